@@ -1,0 +1,3 @@
+from flamingo_eval.cli import main
+
+raise SystemExit(main())

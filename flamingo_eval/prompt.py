@@ -1,0 +1,68 @@
+"""The model-agnostic prompt: ordered chunks of (optional image, text); the last chunk is the query.
+
+A model adapter renders chunks in its own format (the bundled Flamingo: ``<image>`` + text, then
+``<|endofchunk|>`` and the prompt's separator after every chunk but the last).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flamingo_eval.errors import BadImageError
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image with a stable key (e.g. ``coco/train2014/COCO_train2014_000000391895.jpg``).
+
+    Models cache vision features by ``key``, so two images with one key must be the same pixels.
+    Holds a path (loaded lazily) or an already-loaded PIL image.
+    """
+
+    key: str
+    path: str | None = None
+    pil: object | None = field(default=None, compare=False, repr=False)
+
+    def load(self):
+        """The image as RGB PIL; a missing or undecodable file is a BadImageError naming it."""
+        if self.pil is not None:
+            return self.pil.convert("RGB")
+        if self.path is None:
+            raise BadImageError(self.key, "no path and no pixels")
+        from PIL import Image as PILImage
+        from PIL import UnidentifiedImageError
+
+        try:
+            with PILImage.open(self.path) as im:
+                return im.convert("RGB")
+        except FileNotFoundError:
+            raise BadImageError(self.path, "file not found") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            raise BadImageError(self.path, f"cannot decode ({e.__class__.__name__})") from None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One demonstration or the query: an optional image and the text that follows it."""
+
+    image: Image | None
+    text: str
+
+
+class Prompt(list):
+    """A list of Chunks plus the separator that follows each demonstration (e.g. a newline).
+
+    A plain ``list[Chunk]`` is accepted wherever a Prompt is; its separator is empty.
+    """
+
+    def __init__(self, chunks: Iterable[Chunk] = (), separator: str = ""):
+        super().__init__(chunks)
+        self.separator = separator
+
+    def images(self) -> list[Image]:
+        return [c.image for c in self if c.image is not None]
+
+
+def separator_of(prompt: list[Chunk]) -> str:
+    return getattr(prompt, "separator", "")

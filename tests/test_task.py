@@ -1,0 +1,62 @@
+"""TaskSpec: the seven shipped tasks load, data paths resolve, overrides are checked."""
+
+from pathlib import Path
+
+import pytest
+
+from flamingo_eval.errors import ConfigError
+from flamingo_eval.task import available_tasks, load_task, parse_task
+
+SEVEN = ["coco", "flickr30k", "hateful_memes", "okvqa", "textvqa", "vizwiz", "vqav2"]
+
+
+def test_the_seven_tasks_are_shipped():
+    assert available_tasks() == SEVEN
+
+
+@pytest.mark.parametrize("name", SEVEN)
+def test_each_task_loads_with_generation_settings_matching_openflamingo(name):
+    spec = load_task(name)
+    assert spec.name == name
+    if spec.kind == "classification":
+        assert spec.options == ("no", "yes") and spec.metric == "roc_auc"
+    else:
+        assert spec.generation.num_beams == 3
+        assert spec.generation.length_penalty == 0.0
+        expected = {"caption": 20, "vqa": 10 if name == "textvqa" else 5}[spec.kind]
+        assert spec.generation.max_new_tokens == expected
+
+
+def test_data_paths_default_under_root_and_accept_overrides():
+    spec = load_task("vqav2")
+    paths = spec.data_paths("/d", {"val_questions": "/x/q.json"})
+    assert paths["train_questions"] == Path("/d/vqav2/v2_OpenEnded_mscoco_train2014_questions.json")
+    assert paths["val_questions"] == Path("/x/q.json")
+
+
+def test_unknown_override_key_suggests_the_closest():
+    with pytest.raises(ConfigError, match="did you mean 'val_questions'"):
+        load_task("vqav2").data_paths("data", {"val_question": "q.json"})
+
+
+def test_unknown_task_suggests_the_closest():
+    with pytest.raises(ConfigError, match="did you mean 'vqav2'"):
+        load_task("vqa2")
+
+
+def test_image_keys_are_shared_across_tasks_over_the_same_images():
+    a = load_task("coco").image_key("train_images", "COCO_train2014_000000000009.jpg")
+    b = load_task("vqav2").image_key("train_images", "COCO_train2014_000000000009.jpg")
+    assert a == b == "coco/train2014/COCO_train2014_000000000009.jpg"
+
+
+def test_task_hash_changes_with_the_spec():
+    raw = load_task("coco").raw
+    changed = {**raw, "prompt": {**raw["prompt"], "query": "Caption:"}}
+    assert parse_task(raw).sha256 != parse_task(changed).sha256
+
+
+def test_spec_without_generation_for_a_generation_task_is_rejected():
+    raw = {k: v for k, v in load_task("coco").raw.items() if k != "generation"}
+    with pytest.raises(ConfigError, match="needs 'generation'"):
+        parse_task(raw, "x.yaml")
