@@ -1,0 +1,13 @@
+from flamingo_eval.models.flamingo.render import render
+from flamingo_eval.prompt import Chunk, Image, Prompt
+
+
+def test_openflamingo_rendering_of_a_zero_shot_caption_prompt():
+    q = Image(key="coco/val2014/x.jpg", path="x.jpg")
+    p = Prompt([Chunk(None, "Output:a dog"), Chunk(None, "Output:a cat"), Chunk(q, "Output:")], separator="\n")
+    assert render(p) == "Output:a dog<|endofchunk|>\nOutput:a cat<|endofchunk|>\n<image>Output:"
+
+
+def test_plain_list_prompt_has_no_separator():
+    im = Image(key="m/1.png")
+    assert render([Chunk(im, "A:yes"), Chunk(im, "A:")]) == "<image>A:yes<|endofchunk|><image>A:"
