@@ -20,7 +20,7 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check flamingo_eval tests bench
+	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(PY) bench/run.py

@@ -1,0 +1,305 @@
+"""Trials x shots x batches: builds prompts, calls the model, logs finished items, scores, writes results.
+
+Everything that decides an item's output (model, checkpoint, task spec, shots, selection, seed, generation
+settings) goes into the run key of its item log, so a rerun of the same command resumes and a changed one
+starts afresh. Demonstrations are a pure function of (selection, seed, item id), and items are dealt to
+processes round-robin, so scores do not depend on batch size, order or world size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flamingo_eval.data.sample import Sample
+from flamingo_eval.demos import Demo
+from flamingo_eval.distributed import World, init_world, local_device
+from flamingo_eval.errors import BadImageError, DataError
+from flamingo_eval.models.base import ModelAdapter
+from flamingo_eval.results import (
+    SCHEMA,
+    ItemLog,
+    ensure_writable_dir,
+    git_commit,
+    now_iso,
+    package_versions,
+    result_stem,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
+from flamingo_eval.scoring import references_for, score_answers
+from flamingo_eval.task import TaskSpec, load_task
+
+
+@dataclass
+class RunConfig:
+    model: str
+    tasks: list[str]
+    shots: list[int] = field(default_factory=lambda: [0, 4, 8, 16, 32])
+    seeds: list[int] = field(default_factory=lambda: [42])
+    rices: bool = False
+    rices_encoder: str = "ViT-L-14"
+    rices_pretrained: str | None = "openai"
+    num_samples: int | None = None
+    batch_size: int = 8
+    device: str = "cpu"
+    precision: str = "fp32"
+    data_root: str = "data"
+    overrides: dict[str, str] = field(default_factory=dict)
+    output_dir: str = "results/runs"
+    skip_bad_images: bool = False
+    vqa_scorer: str = "official"
+    query_set_size: int = 2048
+    progress: bool = True
+
+
+def subsample(items: Sequence[Sample], n: int | None) -> list[Sample]:
+    """The first n items by a hash of their id: deterministic, and stable when the split grows."""
+    if n is None or n >= len(items):
+        return list(items)
+    ranked = sorted(items, key=lambda s: hashlib.sha256(f"subsample:{s.id}".encode()).hexdigest())
+    return ranked[:n]
+
+
+def run_key(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem if name.endswith((".yaml", ".yml")) else name)
+
+
+@dataclass
+class TaskData:
+    task: TaskSpec
+    paths: dict[str, Path]
+    pool: Sequence[Sample]
+    eval_split: Sequence[Sample]
+    items: list[Sample]
+    references: dict[str, Any]
+
+
+def load_task_data(config: RunConfig, name: str) -> TaskData:
+    """Everything about a task that can be wrong is checked here, before any model is loaded."""
+    from flamingo_eval.data import load_split
+
+    task = load_task(name)
+    paths = task.data_paths(config.data_root, config.overrides)
+    eval_split = load_split(task, "eval", config.data_root, config.overrides)
+    pool = load_split(task, "demo", config.data_root, config.overrides)
+    items = subsample(eval_split, config.num_samples)
+    if not items:
+        raise DataError(f"{task.name}: the evaluation split is empty")
+    from flamingo_eval.prompt_builder import effective_shots
+
+    limit = len(pool) if config.rices else min(len(pool), config.query_set_size)
+    for shots in config.shots:
+        if effective_shots(shots) > limit:
+            raise DataError(f"{task.name}: {shots} shots need {effective_shots(shots)} demonstrations but the "
+                            f"demonstration pool holds {limit}")
+    return TaskData(task, paths, pool, eval_split, items, references_for(task, items, paths))
+
+
+class Runner:
+    def __init__(self, config: RunConfig, model: ModelAdapter | None = None, world: World | None = None):
+        self.config = config
+        self.world = world or init_world(config.device)
+        self.out_dir = ensure_writable_dir(Path(config.output_dir) / safe_name(config.model))
+        self.tasks = [load_task_data(config, t) for t in config.tasks]
+        if model is None:
+            from flamingo_eval.models import load_model
+
+            model = load_model(config.model, device=local_device(config.device), precision=config.precision)
+        self.model = model
+
+    # -- selection ---------------------------------------------------------------------------------------
+
+    def selectors(self, td: TaskData) -> list[tuple[int, Any]]:
+        """(seed, selector) per trial. RICES is deterministic, so it runs one trial whatever the seeds."""
+        if self.config.rices:
+            from flamingo_eval.demos.features import ClipEncoder
+            from flamingo_eval.demos.rices import RicesSelector
+
+            encoder = ClipEncoder(self.config.rices_encoder, self.config.rices_pretrained,
+                                  device=local_device(self.config.device))
+            selector = RicesSelector(td.pool, td.pool.fingerprint, encoder, device=local_device(self.config.device))
+            selector.prepare(td.items, td.eval_split.fingerprint)
+            return [(self.config.seeds[0], selector)]
+        from flamingo_eval.demos.random import RandomSelector
+
+        return [(seed, RandomSelector(td.pool, seed, self.config.query_set_size)) for seed in self.config.seeds]
+
+    # -- one batch -------------------------------------------------------------------------------------
+
+    def _prompts(self, td: TaskData, selector, shots: int, batch: list[Sample]):
+        from flamingo_eval.prompt_builder import build_prompt, effective_shots
+
+        k = effective_shots(shots)
+        out = []
+        for item in batch:
+            demos: list[Demo] = selector.select(item, k)
+            prompt = build_prompt(td.task, [d.sample for d in demos], item, demo_images=shots > 0)
+            out.append((item, demos, prompt))
+        return out
+
+    def _infer(self, td: TaskData, prompts: list) -> list[dict]:
+        task = td.task
+        plain = [p for _, _, p in prompts]
+        if task.kind == "classification":
+            from flamingo_eval.metrics.roc_auc import option_probability
+
+            sums = self.model.rank(plain, list(task.options))
+            lengths = self.model.option_lengths(list(task.options))
+            return [{"output": {"logprobs": s, "lengths": lengths},
+                     "answer": option_probability(s, lengths, positive=1)} for s in sums]
+        from flamingo_eval.postprocess import postprocess
+
+        texts = self.model.generate(plain, task.generation)
+        return [{"output": t, "answer": postprocess(task.postprocess, t)} for t in texts]
+
+    def _records(self, td: TaskData, seed: int, prompts: list) -> list[dict]:
+        """Run a batch; a bad image is isolated to its item, then skipped (if asked) or raised."""
+        try:
+            outs = self._infer(td, prompts)
+        except BadImageError as e:
+            if len(prompts) > 1:
+                return [r for p in prompts for r in self._records(td, seed, [p])]
+            if not self.config.skip_bad_images:
+                raise
+            outs = [{"skipped": str(e)}]
+        rows = []
+        for (item, demos, prompt), out in zip(prompts, outs, strict=True):
+            rows.append({"seed": seed, "id": item.id, "demos": [d.sample.id for d in demos],
+                         "similarities": [d.similarity for d in demos] if demos and demos[0].similarity is not None
+                         else None,
+                         "prompt": self.model.render(prompt), **out})
+        return rows
+
+    # -- one (task, shots) cell --------------------------------------------------------------------------
+
+    def _trial(self, td: TaskData, shots: int, seed: int, selector) -> dict[str, dict]:
+        cfg = self.config
+        key = run_key({"model": self.model.describe(), "task": td.task.sha256, "shots": shots,
+                       "selection": selector.describe(), "seed": seed,
+                       "generation": asdict(td.task.generation) if td.task.generation else None})
+        log_dir = self.out_dir / "items"
+        done = {r["id"]: r for r in ItemLog.read_all(sorted(log_dir.glob(f"{key}.r*.jsonl")))}
+        mine = self.world.shard(td.items)
+        todo = [s for s in mine if s.id not in done]
+        log = ItemLog(log_dir / f"{key}.r{self.world.rank}.jsonl")
+        records = {s.id: done[s.id] for s in mine if s.id in done}
+        bar = _progress(f"{td.task.name} {shots}-shot {selector.describe()['selection']} seed {seed}",
+                        total=len(mine), initial=len(records), enabled=cfg.progress and self.world.is_main)
+        # Sorting by prompt size keeps padding low; results do not depend on the order.
+        order = sorted(todo, key=lambda s: (len(s.question) + len(s.text), s.id))
+        for start in range(0, len(order), cfg.batch_size):
+            prompts = self._prompts(td, selector, shots, order[start:start + cfg.batch_size])
+            rows = self._records(td, seed, prompts)
+            log.append(rows)
+            records.update({r["id"]: r for r in rows})
+            bar.update(len(rows))
+        bar.close()
+        merged: dict[str, dict] = {}
+        for part in self.world.gather(records):
+            merged.update(part)
+        return merged
+
+    def _score_trial(self, td: TaskData, records: dict[str, dict]) -> tuple[dict, list[dict]]:
+        kept = {i: r for i, r in records.items() if "skipped" not in r}
+        answers = {i: r["answer"] for i, r in kept.items()}
+        refs = {i: td.references[i] for i in kept}
+        result = score_answers(td.task, answers, refs, self.config.vqa_scorer)
+        rows = []
+        for item in td.items:
+            r = dict(records[item.id])
+            r["references"] = td.references[item.id]
+            r["score"] = result.per_item.get(item.id)
+            rows.append(r)
+        trial = {"score": result.score, "n": result.n, "skipped": len(records) - len(kept)}
+        return trial, rows
+
+    def run_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> dict | None:
+        started = time.time()
+        selection = trials[0][1].describe()
+        per_trial, samples = [], []
+        for seed, selector in trials:
+            records = self._trial(td, shots, seed, selector)
+            if self.world.is_main:
+                trial, rows = self._score_trial(td, records)
+                per_trial.append({"seed": seed, **trial})
+                samples.extend(rows)
+        if not self.world.is_main:
+            return None
+        scores = [t["score"] for t in per_trial]
+        mean = sum(scores) / len(scores)
+        std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+        stem = result_stem(td.task.name, shots, selection["selection"])
+        result = {
+            "schema": SCHEMA,
+            "model": {"name": self.config.model, **self.model.describe()},
+            "task": {"name": td.task.name, "sha256": td.task.sha256, "metric": td.task.metric,
+                     "kind": td.task.kind, "eval_split_size": len(td.eval_split), "pool_size": len(td.pool)},
+            "shots": shots,
+            "demonstrations_per_prompt": 2 if shots == 0 else shots,
+            "zero_shot_text_only_demos": shots == 0,
+            "selection": selection,
+            "seeds": [s for s, _ in trials],
+            "trials": per_trial,
+            "mean": mean,
+            "std": std,
+            "n": per_trial[0]["n"],
+            "num_samples": self.config.num_samples,
+            "generation": asdict(td.task.generation) if td.task.generation else None,
+            "vqa_scorer": self.config.vqa_scorer if td.task.metric == "vqa_accuracy" else None,
+            "batch_size": self.config.batch_size,
+            "world_size": self.world.size,
+            "device": self.config.device,
+            "precision": self.config.precision,
+            "versions": package_versions(),
+            "git_commit": git_commit(),
+            "wall_time_s": round(time.time() - started, 3),
+            "created": now_iso(),
+            "samples_file": f"{stem}.samples.jsonl",
+        }
+        write_jsonl_atomic(self.out_dir / f"{stem}.samples.jsonl", samples)
+        write_json_atomic(self.out_dir / f"{stem}.json", result)
+        return result
+
+    def run(self) -> list[dict]:
+        results = []
+        for td in self.tasks:
+            trials = self.selectors(td)
+            for shots in self.config.shots:
+                result = self.run_cell(td, shots, trials)
+                if result is not None:
+                    results.append(result)
+                    _report(result, self.out_dir)
+        self.world.barrier()
+        return results
+
+
+def _report(result: dict, out_dir: Path) -> None:
+    sel = result["selection"]["selection"]
+    spread = f" ± {result['std']:.2f}" if len(result["trials"]) > 1 else ""
+    print(f"{result['task']['name']:<14} {result['shots']:>2}-shot {sel:<6} {result['task']['metric']:<13} "
+          f"{result['mean']:7.2f}{spread}  (n={result['n']}, trials={len(result['trials'])})  "
+          f"-> {out_dir / result_stem(result['task']['name'], result['shots'], sel)}.json", flush=True)
+
+
+def _progress(desc: str, total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="item", file=sys.stderr, disable=not enabled,
+                dynamic_ncols=True, mininterval=1.0)
+
+
+def run(config: RunConfig, model: ModelAdapter | None = None) -> list[dict]:
+    return Runner(config, model=model).run()
