@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 
 from flamingo_eval.errors import UserError
 
@@ -47,6 +48,72 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from flamingo_eval.runner import RunConfig, run
+
+    if args.trials is not None and args.seeds is not None and args.trials != len(args.seeds):
+        raise UserError(f"--trials {args.trials} disagrees with {len(args.seeds)} --seeds")
+    seeds = args.seeds or [42 + i for i in range(args.trials or 1)]
+    if any(s < 0 for s in args.shots):
+        raise UserError("--shots must be non-negative")
+    config = RunConfig(
+        model=args.model, tasks=args.task, shots=args.shots, seeds=seeds, rices=args.rices,
+        rices_encoder=args.rices_encoder, rices_pretrained=_none(args.rices_pretrained),
+        num_samples=args.num_samples, batch_size=args.batch_size, device=args.device, precision=args.precision,
+        data_root=args.data_root, overrides=parse_data_overrides(args.data), output_dir=args.output_dir,
+        skip_bad_images=args.skip_bad_images, vqa_scorer=args.vqa_scorer, query_set_size=args.query_set_size,
+        progress=not args.quiet,
+    )
+    run(config)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from flamingo_eval.results import write_json_atomic
+    from flamingo_eval.scoring import score_file
+    from flamingo_eval.task import load_task
+
+    task = load_task(args.task)
+    out = score_file(task, args.predictions, args.data_root, parse_data_overrides(args.data), args.vqa_scorer)
+    print(f"{out['task']} {out['metric']} {out['score']:.2f} (n={out['n']})")
+    if args.output:
+        write_json_atomic(args.output, out)
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from flamingo_eval.indexing import build_index
+    from flamingo_eval.task import load_task
+
+    for name in args.task:
+        build_index(load_task(name), args.data_root, parse_data_overrides(args.data), args.rices_encoder,
+                    _none(args.rices_pretrained), device=args.device)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from flamingo_eval.leaderboard import leaderboard
+
+    rows = leaderboard(args.paths, args.out, args.markdown, args.plot)
+    wrote = [str(p) for p in (args.out, args.markdown, args.plot) if p]
+    print(f"{len(rows)} rows" + (f" -> {', '.join(wrote)}" if wrote else ""))
+    if not wrote:
+        from flamingo_eval.leaderboard import to_markdown
+
+        print(to_markdown(rows), end="")
+    return 0
+
+
+def cmd_regress(args: argparse.Namespace) -> int:
+    from flamingo_eval.regress import regress
+
+    return regress(args.baseline, args.current, args.tolerance)
+
+
+def _none(value: str | None) -> str | None:
+    return None if value in (None, "", "none", "None", "null") else value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flamingo-eval",
@@ -58,14 +125,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["tasks", "models"])
     p.set_defaults(func=cmd_ls)
 
-    for register in _extra_commands():
-        register(sub)
+    p = sub.add_parser("run", help="evaluate a model (the default command)")
+    p.add_argument("--model", required=True, help="a preset (flamingo-eval ls models) or a model spec YAML")
+    p.add_argument("--task", nargs="+", required=True, help="task names (flamingo-eval ls tasks) or task YAMLs")
+    p.add_argument("--shots", nargs="+", type=int, default=[0, 4, 8, 16, 32])
+    p.add_argument("--trials", type=int, help="number of trials (seeds 42, 43, ...)")
+    p.add_argument("--seeds", nargs="+", type=int, help="one trial per seed (default: 42)")
+    p.add_argument("--rices", action="store_true", help="retrieve demonstrations by CLIP similarity (RICES)")
+    p.add_argument("--rices-encoder", default="ViT-L-14")
+    p.add_argument("--rices-pretrained", default="openai", help="open_clip tag, weights file, or none")
+    p.add_argument("--num-samples", type=int, help="evaluate a deterministic subsample of N items")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--output-dir", default="results/runs")
+    p.add_argument("--skip-bad-images", action="store_true", help="skip and count items whose image is bad")
+    p.add_argument("--vqa-scorer", default="official", choices=["official", "openflamingo"])
+    p.add_argument("--query-set-size", type=int, default=2048, help="random demonstrations come from this many")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_data_args(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("score", help="re-score an official-format predictions file, no model needed")
+    p.add_argument("--task", required=True)
+    p.add_argument("--predictions", required=True, type=Path)
+    p.add_argument("--output", type=Path)
+    p.add_argument("--vqa-scorer", default="official", choices=["official", "openflamingo"])
+    add_data_args(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("index", help="compute RICES features and the FAISS index ahead of time")
+    p.add_argument("--task", nargs="+", required=True)
+    p.add_argument("--rices-encoder", default="ViT-L-14")
+    p.add_argument("--rices-pretrained", default="openai")
+    p.add_argument("--device", default="cpu")
+    add_data_args(p)
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("leaderboard", help="one row per (model, task, shots, selection) from result files")
+    p.add_argument("paths", nargs="*", help="result files or directories (default: results/runs)")
+    p.add_argument("--out", type=Path, help="CSV file")
+    p.add_argument("--markdown", type=Path)
+    p.add_argument("--plot", type=Path, help="PNG: score against shots per task")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("regress", help="compare results with a baseline; exit 1 on a drop (for CI)")
+    p.add_argument("--baseline", nargs="+", required=True)
+    p.add_argument("--current", nargs="+", required=True)
+    p.add_argument("--tolerance", type=float, default=0.5, help="allowed absolute drop (default 0.5)")
+    p.set_defaults(func=cmd_regress)
     return parser
-
-
-def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
-    """Subcommands defined next to the code they drive."""
-    return []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

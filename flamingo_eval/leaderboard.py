@@ -1,0 +1,116 @@
+"""Result files -> one row per (model, task, shots, selection), beside the published numbers; CSV, markdown, plot."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from pathlib import Path
+
+from flamingo_eval.results import find_results, load_result
+
+PUBLISHED = Path(__file__).resolve().parent.parent / "results" / "reference" / "published.csv"
+KEY = ("model", "task", "shots", "selection")
+COLUMNS = ["model", "task", "shots", "selection", "metric", "mean", "std", "trials", "n", "published",
+           "published_std", "flamingo_9b", "published_source", "file"]
+
+
+def model_label(result: dict) -> str:
+    name = result["model"]["name"]
+    return Path(name).stem if name.endswith((".yaml", ".yml")) else name
+
+
+def result_row(result: dict, path: Path) -> dict:
+    return {"model": model_label(result), "task": result["task"]["name"], "shots": int(result["shots"]),
+            "selection": result["selection"]["selection"], "metric": result["task"]["metric"],
+            "mean": round(result["mean"], 4), "std": round(result["std"], 4), "trials": len(result["trials"]),
+            "n": result["n"], "file": str(path), "_created": result.get("created", "")}
+
+
+def collect(paths: Iterable[str | Path]) -> list[dict]:
+    """The newest result per key; older duplicates (re-runs) are dropped."""
+    best: dict[tuple, dict] = {}
+    for path in find_results(paths):
+        row = result_row(load_result(path), path)
+        key = tuple(row[k] for k in KEY)
+        if key not in best or row["_created"] >= best[key]["_created"]:
+            best[key] = row
+    return sorted(best.values(), key=lambda r: (r["task"], r["model"], r["selection"], r["shots"]))
+
+
+def published(path: Path = PUBLISHED) -> dict[tuple, dict]:
+    with open(path, newline="") as f:
+        return {(r["model"], r["task"], int(r["shots"]), r["selection"]): r for r in csv.DictReader(f)}
+
+
+def with_published(rows: list[dict], table: dict[tuple, dict]) -> list[dict]:
+    out = []
+    for row in rows:
+        ref = table.get((row["model"], row["task"], row["shots"], row["selection"]), {})
+        fl = table.get(("flamingo-9b", row["task"], row["shots"], "random"), {})
+        out.append({**row, "published": ref.get("score", ""), "published_std": ref.get("std", ""),
+                    "flamingo_9b": fl.get("score", ""), "published_source": ref.get("source", "")})
+    return out
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def to_markdown(rows: list[dict]) -> str:
+    cols = ["model", "task", "shots", "selection", "metric", "mean", "std", "trials", "n", "published", "flamingo_9b"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Score against shots, one panel per task, one line per (model, selection)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["task"] for r in rows})
+    ncols = min(4, max(1, len(tasks)))
+    nrows = (len(tasks) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, task in zip(axes.flat, tasks, strict=False):
+        series: dict[str, list[dict]] = {}
+        for r in rows:
+            if r["task"] == task:
+                series.setdefault(f"{r['model']} ({r['selection']})", []).append(r)
+        for label, pts in sorted(series.items()):
+            pts.sort(key=lambda r: r["shots"])
+            ax.errorbar([p["shots"] for p in pts], [p["mean"] for p in pts], yerr=[p["std"] for p in pts],
+                        marker="o", capsize=3, label=label)
+        ax.set_title(task)
+        ax.set_xlabel("shots")
+        ax.set_ylabel(next(r["metric"] for r in rows if r["task"] == task))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def leaderboard(paths: list[str], out: Path | None, markdown: Path | None, plot_path: Path | None) -> list[dict]:
+    from flamingo_eval.errors import UserError
+
+    rows = with_published(collect(paths or ["results/runs"]), published())
+    if not rows:
+        raise UserError(f"no result files under {', '.join(paths or ['results/runs'])}")
+    if out:
+        write_csv(rows, out)
+    if markdown:
+        markdown.write_text(to_markdown(rows))
+    if plot_path:
+        plot(rows, plot_path)
+    return rows

@@ -1,0 +1,49 @@
+"""Leaderboard: one row per (model, task, shots, selection), beside the published numbers; CSV, markdown, PNG."""
+
+import pandas as pd
+import pytest
+
+from flamingo_eval.cli import main
+from flamingo_eval.errors import UserError
+from flamingo_eval.leaderboard import leaderboard, published
+from tests.helpers_results import write_result
+
+
+def test_published_table_holds_openflamingo_and_flamingo_numbers():
+    table = published()
+    assert table[("of-9b", "coco", 4, "random")]["score"] == "89.0"
+    assert table[("of-9b", "vqav2", 32, "rices")]["score"] == "56.8"
+    assert table[("flamingo-9b", "okvqa", 0, "random")]["score"] == "44.7"
+
+
+def test_csv_has_one_row_per_key_with_the_newest_run_and_published_numbers(tmp_path):
+    write_result(tmp_path / "a", "of-9b", "coco", 4, [80.0, 82.0], created="2026-01-01T00:00:00+00:00")
+    write_result(tmp_path / "b", "of-9b", "coco", 4, [88.0, 90.0], created="2026-02-01T00:00:00+00:00")
+    write_result(tmp_path / "a", "of-9b", "coco", 0, [70.0])
+    out = tmp_path / "lb.csv"
+    leaderboard([str(tmp_path)], out, tmp_path / "lb.md", None)
+    df = pd.read_csv(out)
+    assert len(df) == 2
+    row = df[(df.shots == 4)].iloc[0]
+    assert row["mean"] == 89.0 and row["std"] == 1.0 and row["trials"] == 2
+    assert row["published"] == 89.0 and row["flamingo_9b"] == 93.1
+    assert "| of-9b | coco | 4 | random |" in (tmp_path / "lb.md").read_text()
+
+
+def test_plot_is_a_real_png_with_content(tmp_path):
+    for shots, score in [(0, 10.0), (4, 20.0), (8, 25.0)]:
+        write_result(tmp_path, "toy", "coco", shots, [score, score + 1])
+        write_result(tmp_path, "toy", "vqav2", shots, [score / 2], metric="vqa_accuracy")
+    png = tmp_path / "shots.png"
+    assert main(["leaderboard", str(tmp_path), "--out", str(tmp_path / "x.csv"), "--plot", str(png)]) == 0
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size[0] > 400
+        colors = im.convert("RGB").getcolors(maxcolors=1_000_000)
+        assert len(colors) > 20  # axes, lines and text, not a blank canvas
+
+
+def test_no_results_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="no result files"):
+        leaderboard([str(tmp_path)], None, None, None)
