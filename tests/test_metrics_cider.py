@@ -85,6 +85,26 @@ def test_a_tokenizer_that_cannot_start_is_an_environment_problem(monkeypatch):
         cider_module.cider({"1": "a dog"}, {"1": ["a dog"]})
 
 
+def test_a_read_only_pycocoevalcap_folder_is_named_as_the_problem(monkeypatch):
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    def fail(self, captions):
+        raise PermissionError(13, "Permission denied", "/site-packages/pycocoevalcap/tokenizer/tmpx")
+
+    monkeypatch.setattr(cider_module.shutil, "which", lambda name: "/usr/bin/java")
+    monkeypatch.setattr(PTBTokenizer, "tokenize", fail)
+    with pytest.raises(EnvironmentProblem, match="temporary file beside its jar .*make that folder writable"):
+        cider_module.cider({"1": "a dog"}, {"1": ["a dog"]})
+
+
+def test_blank_captions_the_tokenizer_dropped_at_the_end_come_back_empty(monkeypatch):
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    monkeypatch.setattr(cider_module.shutil, "which", lambda name: "/usr/bin/java")
+    monkeypatch.setattr(PTBTokenizer, "tokenize", lambda self, captions: {"a": ["x y"]})
+    assert cider_module.ptb_tokenize({"a": ["X y", " "], "b": [""]}) == {"a": ["x y", ""], "b": [""]}
+
+
 def test_a_tokenizer_that_returns_too_little_is_an_environment_problem(monkeypatch):
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 

@@ -30,6 +30,9 @@ def ptb_tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
     request = {k: [{"caption": c.replace("\n", " ").replace("\r", " ")} for c in v] for k, v in captions.items()}
     try:
         tokenized = PTBTokenizer().tokenize(request)
+    except PermissionError as e:
+        raise EnvironmentProblem(f"CIDEr: pycocoevalcap's PTB tokenizer writes a temporary file beside its jar "
+                                 f"and may not ({e}): make that folder writable") from None
     except OSError as e:
         raise _java_missing(f"it did not start: {e}") from None
     # It pairs output lines with captions in order; Java failing mid-way shows as missing or short entries.
