@@ -9,7 +9,7 @@ from PIL import Image
 
 from flamingo_eval.errors import DataError
 from flamingo_eval.task import available_tasks, load_task
-from flamingo_eval.toy import GENERATOR_VERSION, Sizes, ensure_toy_data, generate
+from flamingo_eval.toy import GENERATOR_VERSION, Sizes, default_root, ensure_toy_data, generate
 from flamingo_eval.toy import datasets as toy_datasets
 from flamingo_eval.toy.datasets import STAMP_FILE
 from flamingo_eval.toy.language import MEME_INSULTS, answer_vocabulary
@@ -282,3 +282,9 @@ def test_ensure_refuses_to_overwrite_a_folder_that_is_not_toy_data(tmp_path):
     with pytest.raises(DataError, match="not toy data"):
         ensure_toy_data(tmp_path / "real", sizes=TINY)
     assert [p.name for p in (tmp_path / "real").iterdir()] == ["coco"]
+
+
+def test_the_default_root_lives_in_the_cache_and_depends_on_the_seed(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLAMINGO_EVAL_CACHE", str(tmp_path))
+    assert default_root(0).is_relative_to(tmp_path)
+    assert default_root(0) != default_root(1)

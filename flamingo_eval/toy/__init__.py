@@ -3,6 +3,6 @@
 ``ensure_toy_data(root)`` is cheap to call every time; ``generate(root, seed, sizes)`` always writes.
 """
 
-from flamingo_eval.toy.datasets import GENERATOR_VERSION, Sizes, ensure_toy_data, generate
+from flamingo_eval.toy.datasets import GENERATOR_VERSION, Sizes, default_root, ensure_toy_data, generate
 
-__all__ = ["GENERATOR_VERSION", "Sizes", "ensure_toy_data", "generate"]
+__all__ = ["GENERATOR_VERSION", "Sizes", "default_root", "ensure_toy_data", "generate"]

@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image
 
+from flamingo_eval.cache import cache_dir
 from flamingo_eval.errors import DataError
 from flamingo_eval.toy import language as lang
 from flamingo_eval.toy.scenes import (
@@ -321,6 +322,11 @@ def _is_current(root: Path, seed: int, sizes: Sizes) -> bool:
     stamp = _stamp(root)
     return bool(stamp) and stamp.get("generator_version") == GENERATOR_VERSION and stamp.get("seed") == seed \
         and stamp.get("sizes") == asdict(sizes)
+
+
+def default_root(seed: int = 0) -> Path:
+    """Where the main command keeps toy data: the cache, one folder per generator version and seed."""
+    return cache_dir("toy-data", f"v{GENERATOR_VERSION}-seed{seed}")
 
 
 def ensure_toy_data(root: Path, seed: int = 0, sizes: Sizes | None = None) -> Path:

@@ -92,17 +92,18 @@ def vqav2_question(scene: Scene, rng: random.Random) -> QA:
 
 def okvqa_question(scene: Scene, rng: random.Random) -> QA:
     """Knowledge questions: a fruit of the colour (white), an object of the shape (gray), corners (black)."""
-    del rng  # one question per background; kept for a uniform signature
     s = scene.shape
     if scene.background == "white":
         a = FRUIT[scene.colour]
-        return QA("which fruit has the same color as these shapes?", a, _others(tuple(FRUIT.values()), a),
-                  "other", "other")
+        q = rng.choice(("which fruit has the same color as these shapes?", "what fruit is this color?"))
+        return QA(q, a, _others(tuple(FRUIT.values()), a), "other", "other")
     if scene.background == "gray":
         a = THING[s]
-        return QA("what everyday object has this shape?", a, _others(tuple(THING.values()), a), "other", "other")
+        q = rng.choice(("what everyday object has this shape?", "what thing is shaped like this?"))
+        return QA(q, a, _others(tuple(THING.values()), a), "other", "other")
     a = CORNERS[s]
-    return QA("how many corners does this shape have?", a, _others(("0", "3", "4"), a), "other", "other")
+    q = rng.choice(("how many corners does this shape have?", "how many corners are on each shape?"))
+    return QA(q, a, _others(("0", "3", "4"), a), "other", "other")
 
 
 def textvqa_question(word: str, sign_colour: str, rng: random.Random) -> QA:
