@@ -285,7 +285,8 @@ def generate(root: Path, seed: int = 0, sizes: Sizes | None = None) -> dict[str,
     """Write all seven toy tasks under ``root``; the same seed and sizes give byte-identical files.
 
     Returns the manifest (generator version, seed, sizes, items per task and split), also written as
-    the stamp file that ``ensure_toy_data`` checks.
+    the stamp file that ``ensure_toy_data`` checks. Files of an earlier, larger run in ``root`` are not
+    removed: give an empty folder, or use ``ensure_toy_data``, which always generates into a fresh one.
     """
     root = Path(root)
     sizes = sizes or Sizes()
