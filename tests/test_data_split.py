@@ -162,3 +162,25 @@ def test_a_meme_label_other_than_0_or_1_is_an_error(root):
 def test_which_must_be_demo_or_eval():
     with pytest.raises(ConfigError, match="demo, eval"):
         load_split(load_task("vqav2"), "train", DATA)
+
+
+def test_a_pickled_split_re_maps_its_cached_table():
+    import pickle
+
+    s = load_split(load_task("okvqa"), "demo", DATA)
+    blob = pickle.dumps(s)
+    assert len(blob) < 5000  # the table's bytes stay in the cache
+    back = pickle.loads(blob)
+    assert back.ids == s.ids and back[3] == s[3] and back.index_of(s.ids[5]) == 5
+
+
+def test_a_damaged_cache_entry_is_rebuilt(monkeypatch, root):
+    from flamingo_eval.data.store import split_dir
+
+    calls = count_parses(monkeypatch)
+    task = load_task("vqav2")
+    first = load_split(task, "eval", root)
+    for arrow in split_dir(first.fingerprint).glob("*.arrow"):
+        arrow.write_bytes(b"not arrow")
+    again = load_split(task, "eval", root)
+    assert calls == ["eval", "eval"] and again.ids == first.ids

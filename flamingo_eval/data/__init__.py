@@ -63,8 +63,8 @@ def load_split(task: TaskSpec, which: str, data_root: str | os.PathLike = "data"
     def parse() -> dict[str, list]:
         return reader.read(ctx).columns
 
-    table, _ = cached_table(fingerprint, parse)
-    split = Split(f"{task.name}/{which}", fingerprint, table, ctx.paths, task.image_key)
+    table, table_dir, _ = cached_table(fingerprint, parse)
+    split = Split(f"{task.name}/{which}", fingerprint, table, ctx.paths, task.image_key, table_dir)
     if len(split) == 0:
         raise DataError(f"task {task.name}: the {which} split is empty ({', '.join(str(ctx.paths[k]) for k in keys)})")
     return split

@@ -20,10 +20,11 @@ class Split(Sequence[Sample]):
     """``name`` ("vqav2/eval"), ``fingerprint`` (source contents + reader options), ``ids`` in file order."""
 
     def __init__(self, name: str, fingerprint: str, table, image_dirs: dict[str, Path],
-                 image_key: Callable[[str, str], str]):
+                 image_key: Callable[[str, str], str], table_dir: Path | None = None):
         self.name = name
         self.fingerprint = fingerprint
         self._table = table
+        self._table_dir = table_dir  # where the table is cached, so a pickled Split re-maps it
         self._image_dirs = image_dirs
         self._image_key = image_key  # (images data key, file name) -> stable Image.key
         self.ids: list[str] = table.column("id").to_pylist()
@@ -60,6 +61,20 @@ class Split(Sequence[Sample]):
         for start in range(0, len(self), _BATCH):
             for row in self._table.slice(start, _BATCH).to_pylist():
                 yield self._sample(row)
+
+    def __getstate__(self) -> dict:
+        """Pickles (for worker processes) carry the cache location, not the table's bytes."""
+        if self._table_dir is None:
+            return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k not in ("_table", "_index")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._index = None
+        if "_table" not in state:
+            from flamingo_eval.data.store import load_table
+
+            self._table = load_table(self._table_dir)
 
     def index_of(self, sample_id: str) -> int:
         """Position of an id; a KeyError names the split if it is not there."""

@@ -27,7 +27,8 @@ def split_dir(fingerprint: str) -> Path:
     return cache_dir("splits", fingerprint)
 
 
-def _load(path: Path):
+def load_table(path: Path):
+    """A stored split's Arrow table, memory-mapped."""
     import datasets
 
     return datasets.load_from_disk(str(path)).data.table
@@ -47,6 +48,8 @@ def _save(columns: dict[str, list], path: Path):
     finally:
         if bars:
             datasets.enable_progress_bars()
+    if path.exists() and not (path / "state.json").is_file():
+        shutil.rmtree(path, ignore_errors=True)  # a damaged entry
     try:
         os.replace(tmp, path)
     except OSError:  # another process got there first
@@ -56,14 +59,14 @@ def _save(columns: dict[str, list], path: Path):
 def cached_table(fingerprint: str, parse: Callable[[], dict[str, list]]):
     """The split's Arrow table (memory-mapped), parsing and storing it only if no valid copy is cached.
 
-    Returns (table, parsed) where ``parsed`` says whether ``parse`` ran.
+    Returns (table, folder, parsed) where ``parsed`` says whether ``parse`` ran.
     """
     path = split_dir(fingerprint)
     if (path / "state.json").is_file():
         try:
-            return _load(path), False
-        except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt, never fatal
+            return load_table(path), path, False
+        except Exception:  # a damaged cache entry is rebuilt, never fatal
             shutil.rmtree(path, ignore_errors=True)
     columns = parse()
     _save(columns, path)
-    return _load(path), True
+    return load_table(path), path, True
