@@ -6,6 +6,7 @@ a run touches become Python objects.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import overload
@@ -51,7 +52,7 @@ class Split(Sequence[Sample]):
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        n = len(self)
+        n, i = len(self), operator.index(i)
         j = i + n if i < 0 else i
         if not 0 <= j < n:
             raise IndexError(f"{self.name}: index {i} out of range for {n} items")
