@@ -54,18 +54,29 @@ def rank_pool(index: FlatIPIndex, members: ImageMembers, query_feats: np.ndarray
     Rows with fewer than k usable samples are padded with index -1 and similarity NaN.
     k + 1 images always suffice: each image has at least one sample and at most one image is excluded.
     """
-    n = len(query_feats)
+    sims, imgs = index.search(query_feats, k + 1)
+    return expand_neighbours(imgs, sims, exclude, members, k)
+
+
+def expand_neighbours(imgs: np.ndarray, sims: np.ndarray, exclude: np.ndarray, members: ImageMembers,
+                      k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour pool images (best first, -1 for none) -> the k best pool samples, as ``rank_pool`` returns."""
+    n = len(imgs)
     out_idx = np.full((n, k), -1, dtype=np.int64)
     out_sim = np.full((n, k), np.nan, dtype=np.float32)
     if k == 0 or n == 0:
         return out_idx, out_sim
-    sims, imgs = index.search(query_feats, k + 1)
     counts_all = members.counts
     for start in range(0, n, _EXPAND_ROWS):
         stop = min(start + _EXPAND_ROWS, n)
         _expand(imgs[start:stop], sims[start:stop], exclude[start:stop], members, counts_all, k,
                 out_idx[start:stop], out_sim[start:stop])
     return out_idx, out_sim
+
+
+def to_demos(pool: Sequence[Sample], idx: np.ndarray, sims: np.ndarray) -> list[Demo]:
+    """Best-first ranks -> demonstrations in prompt order: the most similar LAST, next to the query."""
+    return [Demo(pool[int(i)], float(s)) for i, s in zip(idx[::-1], sims[::-1], strict=True)]
 
 
 def _expand(imgs: np.ndarray, sims: np.ndarray, exclude: np.ndarray, members: ImageMembers,
@@ -162,5 +173,4 @@ class RicesSelector:
             feats = image_features(image_table([query]), None, self.encoder)
             self._rank([query.image.key], feats, max(k, self.depth))
             ranked = self._ranked[query.image.key]
-        idx, sims = ranked[0][:k], ranked[1][:k]
-        return [Demo(self.pool[int(i)], float(s)) for i, s in zip(idx[::-1], sims[::-1], strict=True)]
+        return to_demos(self.pool, ranked[0][:k], ranked[1][:k])
