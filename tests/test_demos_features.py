@@ -206,7 +206,9 @@ def test_identity_follows_name_weights_file_and_its_content(tiny_clip, tmp_path)
     torch.save(open_clip.create_model(tiny_clip).state_dict(), weights)
     by_file = ClipEncoder(tiny_clip, str(weights)).identity
     assert by_file != ClipEncoder(tiny_clip, None).identity
-    assert ClipEncoder(tiny_clip, "openai").identity != ClipEncoder("ViT-L-14", "openai").identity
+    openai = ClipEncoder("ViT-L-14", "openai").identity
+    assert openai != ClipEncoder("ViT-B-32", "openai").identity
+    assert openai != ClipEncoder("ViT-L-14", "laion2b_s32b_b82k").identity
     torch.save(open_clip.create_model(tiny_clip).state_dict(), weights)  # new random weights, same path
     assert ClipEncoder(tiny_clip, str(weights)).identity != by_file
 
@@ -256,3 +258,14 @@ def test_openai_weights_offline_say_where_to_put_a_local_file(monkeypatch):
     assert "--rices-pretrained /path/to/open_clip_pytorch_model.bin" in msg
     assert "--rices-encoder ViT-L-14-quickgelu" in msg  # OpenAI weights need QuickGELU
     assert "timm/vit_large_patch14_clip_224.openai" in msg
+
+
+def test_an_unknown_pretrained_tag_is_a_weights_error_listing_the_known_ones():
+    with pytest.raises(WeightsError, match="no pretrained tag 'opnai' .*known: openai"):
+        ClipEncoder("ViT-L-14", "opnai").identity  # noqa: B018
+
+
+def test_a_local_dir_without_weights_is_a_weights_error(tmp_path):
+    (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP}))
+    with pytest.raises(WeightsError, match="no weights file"):
+        ClipEncoder(f"local-dir:{tmp_path}", None).identity  # noqa: B018

@@ -90,6 +90,8 @@ class ClipEncoder:
                 raise WeightsError(f"RICES encoder {self.name}: {config} not found (expected open_clip_config.json "
                                    "and open_clip_model.safetensors)")
             weights = sorted(p for p in d.iterdir() if p.suffix in (".safetensors", ".bin", ".pth"))
+            if not weights:  # open_clip would only warn and run with random weights
+                raise WeightsError(f"RICES encoder {self.name}: no weights file (open_clip_model.safetensors) in {d}")
             return ["local-dir", file_sha256(config), *(f"{p.name}:{file_sha256(p)}" for p in weights)]
         config = open_clip.get_model_config(self.name)
         if config is None:
@@ -102,6 +104,10 @@ class ClipEncoder:
             return [*parts, "file", file_sha256(self.pretrained)]
         if _looks_like_path(self.pretrained):
             raise WeightsError(f"RICES encoder weights file not found: {self.pretrained}")
+        if not open_clip.get_pretrained_cfg(self.name, self.pretrained):
+            tags = ", ".join(open_clip.list_pretrained_tags_by_model(self.name)) or "none"
+            raise WeightsError(f"RICES encoder {self.name} has no pretrained tag {self.pretrained!r} (known: {tags}); "
+                               "or pass a local weights file")
         return [*parts, "tag", self.pretrained]
 
     def _quick_gelu(self) -> bool:

@@ -155,15 +155,20 @@ class FeatureStore:
 
     def _entries(self) -> dict[str, tuple[Path, int, str]]:
         entries: dict[str, tuple[Path, int, str]] = {}
-        metas = sorted(self.root.glob("shard-*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
-        for meta_path in metas:
+        metas = []
+        for meta_path in self.root.glob("shard-*.json"):
             try:
-                meta = json.loads(meta_path.read_text())
+                metas.append((meta_path.stat().st_mtime_ns, meta_path.name, meta_path,
+                              json.loads(meta_path.read_text())))
             except (OSError, ValueError):
-                continue
+                continue  # removed or half-written by another process: not trusted
+        for _, _, meta_path, meta in sorted(metas, key=lambda m: m[:2]):  # newer shards win
             npy = meta_path.with_suffix(".npy")
-            for row, (key, stamp) in enumerate(zip(meta["keys"], meta["stamps"], strict=True)):
-                entries[key] = (npy, row, stamp)
+            try:
+                for row, (key, stamp) in enumerate(zip(meta["keys"], meta["stamps"], strict=True)):
+                    entries[key] = (npy, row, stamp)
+            except (KeyError, TypeError, ValueError):
+                continue
         return entries
 
     def lookup(self, keys: Sequence[str], stamps: Sequence[str]) -> dict[int, np.ndarray]:
