@@ -153,3 +153,14 @@ def test_ranking_equals_brute_force_over_every_pool_question(backend):
         allowed = np.array([s.image.key != q.image.key for s in pool])
         order = [i for i in np.lexsort((np.arange(len(pool)), -sims)) if allowed[i]][:16]
         assert ids(sel.select(q, 16)) == [pool[i].id for i in reversed(order)]
+
+
+def test_expansion_caps_each_image_at_k_and_pads_a_short_pool():
+    from flamingo_eval.demos.rices import ImageMembers, expand_neighbours
+
+    members = ImageMembers.of(np.array([1, 0, 1, 1, 2]), 3)  # image 1 has pool samples 0, 2, 3
+    imgs = np.array([[1, 0, 2], [2, 0, -1]])
+    sims = np.array([[0.9, 0.5, 0.1], [0.8, 0.7, -np.inf]], dtype=np.float32)
+    idx, sim = expand_neighbours(imgs, sims, np.array([-1, 0]), members, 2)
+    assert idx.tolist() == [[0, 2], [4, -1]]  # row 1: image 0 is the query's own, -1 is no neighbour
+    assert sim[0].tolist() == pytest.approx([0.9, 0.9]) and np.isnan(sim[1, 1])

@@ -10,7 +10,7 @@ similarity), and all questions about one query image get the same demonstrations
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,17 +33,14 @@ class ImageMembers:
 
     ptr: np.ndarray
     order: np.ndarray
+    counts: np.ndarray  # samples per image
 
     @classmethod
     def of(cls, rows: np.ndarray, n_images: int) -> ImageMembers:
-        order = np.argsort(rows, kind="stable")
+        counts = np.bincount(rows, minlength=n_images).astype(np.int64)
         ptr = np.zeros(n_images + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n_images), out=ptr[1:])
-        return cls(ptr=ptr, order=order.astype(np.int64))
-
-    @property
-    def counts(self) -> np.ndarray:
-        return np.diff(self.ptr)
+        np.cumsum(counts, out=ptr[1:])
+        return cls(ptr=ptr, order=np.argsort(rows, kind="stable").astype(np.int64), counts=counts)
 
 
 def rank_pool(index: FlatIPIndex, members: ImageMembers, query_feats: np.ndarray, exclude: np.ndarray,
@@ -66,10 +63,9 @@ def expand_neighbours(imgs: np.ndarray, sims: np.ndarray, exclude: np.ndarray, m
     out_sim = np.full((n, k), np.nan, dtype=np.float32)
     if k == 0 or n == 0:
         return out_idx, out_sim
-    counts_all = members.counts
     for start in range(0, n, _EXPAND_ROWS):
         stop = min(start + _EXPAND_ROWS, n)
-        _expand(imgs[start:stop], sims[start:stop], exclude[start:stop], members, counts_all, k,
+        _expand(imgs[start:stop], sims[start:stop], exclude[start:stop], members, k,
                 out_idx[start:stop], out_sim[start:stop])
     return out_idx, out_sim
 
@@ -79,13 +75,13 @@ def to_demos(pool: Sequence[Sample], idx: np.ndarray, sims: np.ndarray) -> list[
     return [Demo(pool[int(i)], float(s)) for i, s in zip(idx[::-1], sims[::-1], strict=True)]
 
 
-def _expand(imgs: np.ndarray, sims: np.ndarray, exclude: np.ndarray, members: ImageMembers,
-            counts_all: np.ndarray, k: int, out_idx: np.ndarray, out_sim: np.ndarray) -> None:
+def _expand(imgs: np.ndarray, sims: np.ndarray, exclude: np.ndarray, members: ImageMembers, k: int,
+            out_idx: np.ndarray, out_sim: np.ndarray) -> None:
     """Neighbour images -> their samples, sorted by (similarity desc, pool index), the first k kept."""
     rows, depth = imgs.shape
     usable = (imgs >= 0) & (imgs != exclude[:, None])
     safe = np.where(usable, imgs, 0)
-    counts = np.where(usable, np.minimum(counts_all[safe], k), 0).ravel()
+    counts = np.where(usable, np.minimum(members.counts[safe], k), 0).ravel()
     total = int(counts.sum())
     row_of = np.repeat(np.repeat(np.arange(rows), depth), counts)
     first = np.repeat(members.ptr[safe].ravel(), counts)
@@ -106,20 +102,22 @@ class RicesSelector:
 
     ``pool_fingerprint`` is the content hash of the pool's source files: it keys the feature cache.
     Pool features are computed (or loaded) on first use. ``prepare`` ranks a whole evaluation set up front;
-    ``select`` for an unprepared query ranks it alone, with the same result.
+    ``select`` for an unprepared query ranks it alone, with the same result. ``features`` maps an image table
+    to its features (default: the on-disk cache in front of ``encoder``).
     """
 
     name = "rices"
 
     def __init__(self, pool: Sequence[Sample], pool_fingerprint: str, encoder: ImageEncoder, *,
-                 device: str = "cpu", backend: str | None = None, depth: int = DEFAULT_DEPTH):
+                 device: str = "cpu", backend: str | None = None, depth: int = DEFAULT_DEPTH,
+                 features: Callable[[ImageTable, str | None, ImageEncoder], np.ndarray] = image_features):
         self.pool = pool
         self.pool_fingerprint = pool_fingerprint
         self.encoder = encoder
         self.device = device
         self.backend = backend
         self.depth = depth
-        self._table: ImageTable | None = None
+        self._features = features
         self._index: FlatIPIndex | None = None
         self._members: ImageMembers | None = None
         self._pool_row: dict[str, int] = {}
@@ -128,23 +126,27 @@ class RicesSelector:
     def describe(self) -> dict[str, Any]:
         return {"selection": "rices", "encoder": self.encoder.name, "pretrained": self.encoder.pretrained}
 
-    def _ensure_pool(self) -> None:
+    def build_index(self) -> None:
+        """Load (or compute) the pool features and build the index; otherwise done on first use."""
         if self._index is not None:
             return
         if len(self.pool) == 0:
             raise DataError("RICES: the demonstration pool is empty")
         table = image_table(self.pool)
-        feats = image_features(table, self.pool_fingerprint, self.encoder)
+        feats = self._features(table, self.pool_fingerprint, self.encoder)
         self._members = ImageMembers.of(table.rows, len(table))
         self._pool_row = {key: i for i, key in enumerate(table.keys)}
         self._index = FlatIPIndex(feats, backend=self.backend, device=self.device)
-        self._table = table
 
     def prepare(self, queries: Sequence[Sample], queries_fingerprint: str, *, k: int | None = None) -> None:
-        """Compute all query features and neighbours in batches (k defaults to ``depth``)."""
-        self._ensure_pool()
+        """Compute all query features and neighbours in batches (k defaults to ``depth``).
+
+        ``queries_fingerprint`` keys the query feature cache: for a shard of a split (one rank of a
+        distributed run), pass a fingerprint of that shard, or the ranks overwrite each other's cache file.
+        """
+        self.build_index()
         table = image_table(queries)
-        feats = image_features(table, queries_fingerprint, self.encoder)
+        feats = self._features(table, queries_fingerprint, self.encoder)
         self._rank(table.keys, feats, max(k or 0, self.depth))
 
     def _rank(self, keys: list[str], feats: np.ndarray, k: int) -> None:
@@ -155,7 +157,7 @@ class RicesSelector:
 
     def usable(self, query: Sample) -> int:
         """How many pool samples may demonstrate for ``query`` (those not sharing its image)."""
-        self._ensure_pool()
+        self.build_index()
         row = self._pool_row.get(query.image.key)
         return len(self.pool) - (int(self._members.counts[row]) if row is not None else 0)
 
@@ -170,7 +172,7 @@ class RicesSelector:
                             "samples that do not share its image")
         ranked = self._ranked.get(query.image.key)
         if ranked is None or len(ranked[0]) < k:
-            feats = image_features(image_table([query]), None, self.encoder)
+            feats = self._features(image_table([query]), None, self.encoder)
             self._rank([query.image.key], feats, max(k, self.depth))
             ranked = self._ranked[query.image.key]
         return to_demos(self.pool, ranked[0][:k], ranked[1][:k])
