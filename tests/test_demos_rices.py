@@ -8,9 +8,11 @@ from PIL import Image as PILImage
 
 from flamingo_eval.data.sample import Sample
 from flamingo_eval.demos import Demo, Selector
+from flamingo_eval.demos.encoder import ClipEncoder
 from flamingo_eval.demos.rices import RicesSelector
 from flamingo_eval.errors import ConfigError, DataError
 from flamingo_eval.prompt import Image
+from tests.test_demos_features import tiny_clip, write_image  # noqa: F401 -- tiny_clip is a fixture
 
 _PIXELS = PILImage.new("RGB", (2, 2))
 
@@ -164,3 +166,17 @@ def test_expansion_caps_each_image_at_k_and_pads_a_short_pool():
     idx, sim = expand_neighbours(imgs, sims, np.array([-1, 0]), members, 2)
     assert idx.tolist() == [[0, 2], [4, -1]]  # row 1: image 0 is the query's own, -1 is no neighbour
     assert sim[0].tolist() == pytest.approx([0.9, 0.9]) and np.isnan(sim[1, 1])
+
+
+def test_end_to_end_with_a_clip_encoder_an_identical_image_demonstrates_last(tmp_path, tiny_clip):  # noqa: F811
+    colors = ["red", "green", "blue", "yellow", "white"]
+    paths = [write_image(tmp_path / f"{c}.png", c) for c in colors]
+    pool = [Sample(id=f"p{i}", image=Image(key=f"train/{c}.png", path=str(p)), answers=(c,))
+            for i, (c, p) in enumerate(zip(colors, paths, strict=True))]
+    twin = write_image(tmp_path / "val-blue.png", "blue")  # same pixels as train/blue.png, another key
+    query = Sample(id="v0", image=Image(key="val/blue.png", path=str(twin)))
+    sel = RicesSelector(pool, "train-fp", ClipEncoder(tiny_clip, None, num_workers=0, progress=False))
+    sel.prepare([query], "val-fp")
+    demos = sel.select(query, 3)
+    assert demos[-1].sample.id == "p2" and demos[-1].similarity == pytest.approx(1.0, abs=1e-5)
+    assert demos[0].similarity <= demos[1].similarity <= demos[2].similarity
