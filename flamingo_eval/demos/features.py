@@ -62,7 +62,7 @@ def encoder_cache_dir(encoder: ImageEncoder) -> Path:
 
 
 def split_cache_path(encoder: ImageEncoder, fingerprint: str) -> Path:
-    """Where layer 1 keeps a split's matrix (``.npy``; its ``.json`` sidecar holds the hash of its image keys and stamps)."""
+    """Layer 1's matrix for a split (``.npy``; the ``.json`` beside it hashes its image keys and stamps)."""
     slug = hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
     return encoder_cache_dir(encoder) / "splits" / f"{slug}.npy"
 
