@@ -1,7 +1,8 @@
-"""RICES at VQAv2's real shape: exact index over the train images, every val image searched, demos per question.
+"""RICES at VQAv2's real shape: exact index over train images, every val image searched, demos per question.
 
 Pool: 443,757 train questions over 82,783 images; queries: 214,354 val questions over 40,504 images;
-768-d random L2-normalised features (the CLIP forward is not measured), top-32. Budget: 2 minutes on 2 CPU cores.
+768-d random L2-normalised features (the CLIP forward is not measured), top-32.
+Budget: 2 minutes on 2 CPU cores.
 
     python bench/rices.py [--backend faiss-cpu|torch] [--scale 0.1] [--k 32]
 
@@ -101,11 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     backend = args.backend or choose_backend(args.device)
     if backend == "torch":
         import torch  # noqa: F401 -- the import is not part of the index build
-    print(f"RICES bench: pool {pool_q:,} questions / {pool_i:,} images, queries {query_q:,} questions / "
-          f"{query_i:,} images, {DIM}-d, top-{args.k}, backend {backend}")
+    print(
+        f"RICES bench: pool {pool_q:,} questions / {pool_i:,} images, queries {query_q:,} questions / "
+        f"{query_i:,} images, {DIM}-d, top-{args.k}, backend {backend}"
+    )
 
-    selector = RicesSelector(pool, "bench-train", features, device=args.device, backend=backend, depth=args.k,
-                             features=features)
+    selector = RicesSelector(
+        pool, "bench-train", features, device=args.device, backend=backend, depth=args.k, features=features
+    )
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     selector.build_index()
@@ -126,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(times.values())
     for name, t in times.items():
         print(f"  {name:<48} {t:8.2f} s")
-    print(f"  {'total':<48} {total:8.2f} s  (budget {BUDGET_S:.0f} s: {'OK' if total < BUDGET_S else 'OVER'})")
+    print(
+        f"  {'total':<48} {total:8.2f} s  (budget {BUDGET_S:.0f} s: {'OK' if total < BUDGET_S else 'OVER'})"
+    )
     return 0 if total < BUDGET_S else 1
 
 

@@ -23,7 +23,7 @@ TINY_CLIP = {
 
 
 class CountingEncoder:
-    """A stand-in for CLIP: a feature derived from the image bytes, and a log of what it was asked to encode."""
+    """A stand-in for CLIP: a feature derived from the image bytes, and a log of what it encoded."""
 
     def __init__(self, name="fake", pretrained="v1", dim=8):
         self.name, self.pretrained, self.dim = name, pretrained, dim
@@ -36,7 +36,7 @@ class CountingEncoder:
     def encode_batches(self, images):
         for start in range(0, len(images), 2):
             batch = []
-            for im in images[start:start + 2]:
+            for im in images[start : start + 2]:
                 self.encoded.append(im.key)
                 data = open(im.path, "rb").read() if im.path else im.pil.tobytes()
                 seed = int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
@@ -55,13 +55,20 @@ def split(tmp_path):
     """Five questions over three image files; q1/q2 share an image, as VQA questions do."""
     paths = [write_image(tmp_path / f"img{i}.png", (60 * i, 10, 200 - 50 * i)) for i in range(3)]
     imgs = [Image(key=f"coco/train2014/img{i}.png", path=str(p)) for i, p in enumerate(paths)]
-    return [Sample(id="q0", image=imgs[0]), Sample(id="q1", image=imgs[1]), Sample(id="q2", image=imgs[1]),
-            Sample(id="q3", image=imgs[2]), Sample(id="q4", image=imgs[0])]
+    return [
+        Sample(id="q0", image=imgs[0]),
+        Sample(id="q1", image=imgs[1]),
+        Sample(id="q2", image=imgs[1]),
+        Sample(id="q3", image=imgs[2]),
+        Sample(id="q4", image=imgs[0]),
+    ]
 
 
 def test_image_table_keeps_first_appearance_order_and_maps_each_sample():
     imgs = [Image(key=k, path=f"/x/{k}") for k in "bab"]
-    table = image_table([Sample(id=str(i), image=im) for i, im in enumerate(imgs)] + [Sample("c", Image("c"))])
+    table = image_table(
+        [Sample(id=str(i), image=im) for i, im in enumerate(imgs)] + [Sample("c", Image("c"))]
+    )
     assert table.keys == ["b", "a", "c"]
     assert table.rows.tolist() == [0, 1, 0, 2]
 
@@ -154,7 +161,7 @@ def test_in_memory_images_are_keyed_by_their_pixels():
     assert enc.encoded == ["hf/1"]
 
 
-# ---- the real open_clip encoder, tiny and randomly initialised ------------------------------------------------
+# ---- the real open_clip encoder, tiny and randomly initialised -----------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -221,8 +228,10 @@ def test_local_weights_file_and_local_dir_give_that_model(tiny_clip, tmp_path, s
     torch.save(model.state_dict(), tmp_path / "w.pt")
     (tmp_path / "dir").mkdir()
     (tmp_path / "dir" / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP}))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-              tmp_path / "dir" / "open_clip_model.safetensors")
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        tmp_path / "dir" / "open_clip_model.safetensors",
+    )
     images = [split[0].image]
     by_file = next(ClipEncoder(tiny_clip, str(tmp_path / "w.pt"), num_workers=0).encode_batches(images))
     by_dir = next(ClipEncoder(f"local-dir:{tmp_path / 'dir'}", None, num_workers=0).encode_batches(images))

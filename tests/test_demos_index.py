@@ -1,4 +1,4 @@
-"""Exact inner-product search: FAISS and the torch fallback agree with brute force; GPU only when available."""
+"""Exact inner-product search: FAISS and the torch fallback equal brute force; GPU only when available."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""RICES selection: the whole pool ranked by image similarity, most similar LAST, never the query's own image."""
+"""RICES: the whole pool ranked by image similarity, most similar LAST, never the query's own image."""
 
 import math
 
@@ -62,12 +62,20 @@ def test_top_k_most_similar_last_with_similarities(pool_and_encoder):
     demos = sel.select(sample("v0", "query"), 3)
     # a (10 deg), then b's two questions (20 deg) in pool order; reversed so the closest is last
     assert ids(demos) == ["p4", "p1", "p2"]
-    assert [round(d.similarity, 5) for d in demos] == [round(math.cos(math.radians(x)), 5) for x in (20, 20, 10)]
+    assert [round(d.similarity, 5) for d in demos] == [
+        round(math.cos(math.radians(x)), 5) for x in (20, 20, 10)
+    ]
 
 
 def test_a_pool_image_stands_for_all_its_questions(pool_and_encoder):
     pool, enc = pool_and_encoder
-    assert ids(RicesSelector(pool, "fp", enc).select(sample("v0", "query"), 5)) == ["p3", "p0", "p4", "p1", "p2"]
+    assert ids(RicesSelector(pool, "fp", enc).select(sample("v0", "query"), 5)) == [
+        "p3",
+        "p0",
+        "p4",
+        "p1",
+        "p2",
+    ]
 
 
 def test_query_and_samples_sharing_its_image_never_demonstrate(pool_and_encoder):
@@ -168,11 +176,13 @@ def test_expansion_caps_each_image_at_k_and_pads_a_short_pool():
     assert sim[0].tolist() == pytest.approx([0.9, 0.9]) and np.isnan(sim[1, 1])
 
 
-def test_end_to_end_with_a_clip_encoder_an_identical_image_demonstrates_last(tmp_path, tiny_clip):  # noqa: F811
+def test_with_a_clip_encoder_an_identical_image_demonstrates_last(tmp_path, tiny_clip):  # noqa: F811
     colors = ["red", "green", "blue", "yellow", "white"]
     paths = [write_image(tmp_path / f"{c}.png", c) for c in colors]
-    pool = [Sample(id=f"p{i}", image=Image(key=f"train/{c}.png", path=str(p)), answers=(c,))
-            for i, (c, p) in enumerate(zip(colors, paths, strict=True))]
+    pool = [
+        Sample(id=f"p{i}", image=Image(key=f"train/{c}.png", path=str(p)), answers=(c,))
+        for i, (c, p) in enumerate(zip(colors, paths, strict=True))
+    ]
     twin = write_image(tmp_path / "val-blue.png", "blue")  # same pixels as train/blue.png, another key
     query = Sample(id="v0", image=Image(key="val/blue.png", path=str(twin)))
     sel = RicesSelector(pool, "train-fp", ClipEncoder(tiny_clip, None, num_workers=0, progress=False))

@@ -22,10 +22,16 @@ class FakeSplit(list):
 
 @pytest.fixture
 def splits(tmp_path, monkeypatch):
-    imgs = [Image(key=f"coco/img{i}.png", path=str(write_image(tmp_path / f"{i}.png", (40 * i, 0, 0))))
-            for i in range(4)]
-    made = {"demo": FakeSplit([Sample("a", imgs[0]), Sample("b", imgs[1]), Sample("c", imgs[1])], "train", "fp-t"),
-            "eval": FakeSplit([Sample("x", imgs[2]), Sample("y", imgs[3])], "val", "fp-v")}
+    imgs = [
+        Image(key=f"coco/img{i}.png", path=str(write_image(tmp_path / f"{i}.png", (40 * i, 0, 0))))
+        for i in range(4)
+    ]
+    made = {
+        "demo": FakeSplit(
+            [Sample("a", imgs[0]), Sample("b", imgs[1]), Sample("c", imgs[1])], "train", "fp-t"
+        ),
+        "eval": FakeSplit([Sample("x", imgs[2]), Sample("y", imgs[3])], "val", "fp-v"),
+    }
     calls = []
 
     def load_split(task, which, data_root, overrides):
@@ -55,8 +61,21 @@ def test_build_index_caches_both_splits_for_the_evaluation(splits, tiny_clip):  
 def test_index_command_parses_encoder_options(splits, tiny_clip, capsys):  # noqa: F811
     parser = argparse.ArgumentParser()
     add_index_command(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["index", "--task", "vqav2", "--data-root", "D", "--rices-encoder", tiny_clip,
-                              "--rices-pretrained", "none", "--workers", "0"])
+    args = parser.parse_args(
+        [
+            "index",
+            "--task",
+            "vqav2",
+            "--data-root",
+            "D",
+            "--rices-encoder",
+            tiny_clip,
+            "--rices-pretrained",
+            "none",
+            "--workers",
+            "0",
+        ]
+    )
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "demo  train: 3 samples, 2 images, 16-d" in out

@@ -1,6 +1,7 @@
 """The RICES image encoder: open_clip's pooled, projected ``encode_image``, L2-normalised, fp32.
 
-This is not the Flamingo's vision path (patch tokens): RICES ranks by the CLIP embedding, as OpenFlamingo does.
+This is not the Flamingo's vision path (patch tokens): RICES ranks by the CLIP embedding, as OpenFlamingo
+does.
 The model loads on first use, so a fully cached run never builds it.
 """
 
@@ -50,13 +51,21 @@ def _looks_like_path(pretrained: str) -> bool:
 class ClipEncoder:
     """open_clip image embeddings computed in batches, with a progress bar on stderr.
 
-    ``pretrained``: an open_clip tag (``openai``), a local weights file, or None (random init with a fixed seed,
-    for tests). ``name`` may be a built-in model name or ``local-dir:DIR`` (config + weights in DIR).
+    ``pretrained``: an open_clip tag (``openai``), a local weights file, or None (random init with a fixed
+    seed, for tests). ``name`` may be a built-in model name or ``local-dir:DIR`` (config + weights in DIR).
     Image decoding runs in ``num_workers`` threads so the model is not starved; 0 decodes inline.
     """
 
-    def __init__(self, name: str = DEFAULT_ENCODER, pretrained: str | None = DEFAULT_PRETRAINED, *,
-                 device: str = "cpu", batch_size: int = 64, num_workers: int = 4, progress: bool = True):
+    def __init__(
+        self,
+        name: str = DEFAULT_ENCODER,
+        pretrained: str | None = DEFAULT_PRETRAINED,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        num_workers: int = 4,
+        progress: bool = True,
+    ):
         if batch_size < 1:
             raise ConfigError(f"RICES batch size must be positive, got {batch_size}")
         self.name = name
@@ -84,19 +93,25 @@ class ClipEncoder:
         import open_clip
 
         if self.name.startswith(LOCAL_DIR):
-            d = Path(self.name[len(LOCAL_DIR):])
+            d = Path(self.name[len(LOCAL_DIR) :])
             config = d / "open_clip_config.json"
             if not config.is_file():
-                raise WeightsError(f"RICES encoder {self.name}: {config} not found (expected open_clip_config.json "
-                                   "and open_clip_model.safetensors)")
+                raise WeightsError(
+                    f"RICES encoder {self.name}: {config} not found (expected open_clip_config.json "
+                    "and open_clip_model.safetensors)"
+                )
             weights = sorted(p for p in d.iterdir() if p.suffix in (".safetensors", ".bin", ".pth"))
             if not weights:  # open_clip would only warn and run with random weights
-                raise WeightsError(f"RICES encoder {self.name}: no weights file (open_clip_model.safetensors) in {d}")
+                raise WeightsError(
+                    f"RICES encoder {self.name}: no weights file (open_clip_model.safetensors) in {d}"
+                )
             return ["local-dir", file_sha256(config), *(f"{p.name}:{file_sha256(p)}" for p in weights)]
         config = open_clip.get_model_config(self.name)
         if config is None:
-            raise ConfigError(f"unknown RICES encoder {self.name!r}; use an open_clip model name "
-                              f"(e.g. {DEFAULT_ENCODER}) or local-dir:DIR")
+            raise ConfigError(
+                f"unknown RICES encoder {self.name!r}; use an open_clip model name "
+                f"(e.g. {DEFAULT_ENCODER}) or local-dir:DIR"
+            )
         parts = [self.name, json.dumps(config, sort_keys=True), f"quick_gelu={self._quick_gelu()}"]
         if self.pretrained is None:
             return [*parts, f"random-init-seed{_RANDOM_INIT_SEED}"]
@@ -106,8 +121,10 @@ class ClipEncoder:
             raise WeightsError(f"RICES encoder weights file not found: {self.pretrained}")
         if not open_clip.get_pretrained_cfg(self.name, self.pretrained):
             tags = ", ".join(open_clip.list_pretrained_tags_by_model(self.name)) or "none"
-            raise WeightsError(f"RICES encoder {self.name} has no pretrained tag {self.pretrained!r} (known: {tags}); "
-                               "or pass a local weights file")
+            raise WeightsError(
+                f"RICES encoder {self.name} has no pretrained tag {self.pretrained!r} (known: {tags}); "
+                "or pass a local weights file"
+            )
         return [*parts, "tag", self.pretrained]
 
     def _quick_gelu(self) -> bool:
@@ -133,7 +150,8 @@ class ClipEncoder:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(_RANDOM_INIT_SEED)
                 model, _, preprocess = open_clip.create_model_and_transforms(
-                    self.name, pretrained=pretrained, device=self.device, force_quick_gelu=self._quick_gelu())
+                    self.name, pretrained=pretrained, device=self.device, force_quick_gelu=self._quick_gelu()
+                )
         except (RuntimeError, OSError, ValueError) as e:
             raise self._weights_error(e) from None
         self._model = model.eval()
@@ -148,11 +166,16 @@ class ClipEncoder:
         cfg = open_clip.get_pretrained_cfg(self.name, self.pretrained or "") or {}
         source = f"hf.co/{cfg['hf_hub'].rstrip('/')}" if cfg.get("hf_hub") else "its open_clip release"
         # A weights file carries no QuickGELU flag: OpenAI weights need the -quickgelu model name.
-        name = f"{self.name}-quickgelu" if cfg.get("quick_gelu") and not self.name.endswith("-quickgelu") else self.name
+        name = (
+            f"{self.name}-quickgelu"
+            if cfg.get("quick_gelu") and not self.name.endswith("-quickgelu")
+            else self.name
+        )
         return WeightsError(
-            f"cannot load RICES encoder weights {what} ({e.__class__.__name__}; offline?): download the open_clip "
-            f"weights file from {source} and pass --rices-encoder {name} "
-            "--rices-pretrained /path/to/open_clip_pytorch_model.bin")
+            f"cannot load RICES encoder weights {what} ({e.__class__.__name__}; offline?): "
+            f"download the open_clip weights file from {source} and pass --rices-encoder {name} "
+            "--rices-pretrained /path/to/open_clip_pytorch_model.bin"
+        )
 
     def _pixels(self, image: Image):
         return self._preprocess(image.load())
@@ -161,7 +184,7 @@ class ClipEncoder:
         import torch
 
         self._load()
-        batches = [images[i:i + self.batch_size] for i in range(0, len(images), self.batch_size)]
+        batches = [images[i : i + self.batch_size] for i in range(0, len(images), self.batch_size)]
         bar = _progress(len(images), self.progress)
         pool = ThreadPoolExecutor(self.num_workers) if self.num_workers > 0 else None
 
@@ -190,5 +213,12 @@ class ClipEncoder:
 def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="RICES features", unit="img", file=sys.stderr, disable=not enabled,
-                dynamic_ncols=True, mininterval=1.0)
+    return tqdm(
+        total=total,
+        desc="RICES features",
+        unit="img",
+        file=sys.stderr,
+        disable=not enabled,
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )

@@ -1,12 +1,12 @@
 """RICES image features, computed once per unique image and cached on disk in two layers.
 
-Layer 1, per split: ``cache_dir("rices", <encoder>, "splits", <fingerprint>)`` holds the split's feature matrix,
-keyed by the encoder identity and the split's content fingerprint, so a repeated run loads one file
+Layer 1, per split: ``cache_dir("rices", <encoder>, "splits", <fingerprint>)`` holds the split's feature
+matrix, keyed by the encoder identity and the split's content fingerprint, so a repeated run loads one file
 (after checking every image file's size and mtime, which a split fingerprint does not cover).
 Layer 2, per image: ``cache_dir("rices", <encoder>, "images")`` holds features by image key, each checked
-against the image file's size and mtime, so splits that share images (VQAv2, OK-VQA and COCO captions all use
-COCO train2014) compute each image once, and a changed image is recomputed. Layer 2 is written in shards as the
-encoder goes, so an interrupted run keeps its finished work.
+against the image file's size and mtime, so splits that share images (VQAv2, OK-VQA and COCO captions all
+use COCO train2014) compute each image once, and a changed image is recomputed. Layer 2 is written in shards
+as the encoder goes, so an interrupted run keeps its finished work.
 """
 
 from __future__ import annotations
@@ -112,8 +112,14 @@ def _load_split(path: Path, images_hash: str) -> np.ndarray | None:
 
 
 def _save_split(path: Path, feats: np.ndarray, images_hash: str, encoder: ImageEncoder) -> None:
-    meta = {"images_sha256": images_hash, "images": int(feats.shape[0]), "dim": int(feats.shape[1]),
-            "encoder": encoder.name, "pretrained": encoder.pretrained, "encoder_id": encoder.identity}
+    meta = {
+        "images_sha256": images_hash,
+        "images": int(feats.shape[0]),
+        "dim": int(feats.shape[1]),
+        "encoder": encoder.name,
+        "pretrained": encoder.pretrained,
+        "encoder_id": encoder.identity,
+    }
     _atomic_save(path, feats, meta)
 
 
@@ -158,8 +164,14 @@ class FeatureStore:
         metas = []
         for meta_path in self.root.glob("shard-*.json"):
             try:
-                metas.append((meta_path.stat().st_mtime_ns, meta_path.name, meta_path,
-                              json.loads(meta_path.read_text())))
+                metas.append(
+                    (
+                        meta_path.stat().st_mtime_ns,
+                        meta_path.name,
+                        meta_path,
+                        json.loads(meta_path.read_text()),
+                    )
+                )
             except (OSError, ValueError):
                 continue  # removed or half-written by another process: not trusted
         for _, _, meta_path, meta in sorted(metas, key=lambda m: m[:2]):  # newer shards win
@@ -191,8 +203,9 @@ class FeatureStore:
         return found
 
     def add(self, keys: Sequence[str], stamps: Sequence[str], feats: np.ndarray) -> None:
-        _atomic_save(self.root / f"shard-{uuid.uuid4().hex}.npy", feats,
-                     {"keys": list(keys), "stamps": list(stamps)})
+        _atomic_save(
+            self.root / f"shard-{uuid.uuid4().hex}.npy", feats, {"keys": list(keys), "stamps": list(stamps)}
+        )
 
 
 def _features_via_store(table: ImageTable, stamps: list[str], encoder: ImageEncoder) -> np.ndarray:
@@ -205,7 +218,7 @@ def _features_via_store(table: ImageTable, stamps: list[str], encoder: ImageEnco
         pending_feats: list[np.ndarray] = []
         done = 0
         for batch in encoder.encode_batches([table.images[i] for i in missing]):
-            idx = missing[done:done + len(batch)]
+            idx = missing[done : done + len(batch)]
             done += len(batch)
             pending.extend(idx)
             pending_feats.append(batch)

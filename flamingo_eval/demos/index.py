@@ -1,8 +1,8 @@
 """Exact inner-product search over L2-normalised features (so inner product = cosine similarity).
 
-FAISS ``IndexFlatIP`` on the GPU when faiss has GPU support and CUDA is available, on the CPU otherwise; an exact
-torch matmul + top-k when faiss is not installed (the lent GPU machines have none). All three are exact, so
-they return the same neighbours up to float rounding.
+FAISS ``IndexFlatIP`` on the GPU when faiss has GPU support and CUDA is available, on the CPU otherwise;
+an exact torch matmul + top-k when faiss is not installed (the lent GPU machines have none). All three are
+exact, so they return the same neighbours up to float rounding.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class FlatIPIndex:
         sims_out, ids_out = [], []
         with torch.inference_mode():
             for start in range(0, len(q), _TORCH_CHUNK):
-                chunk = torch.from_numpy(q[start:start + _TORCH_CHUNK]).to(self._pool.device)
+                chunk = torch.from_numpy(q[start : start + _TORCH_CHUNK]).to(self._pool.device)
                 sims, ids = torch.topk(chunk @ self._pool.T, k, dim=1)
                 sims_out.append(sims.cpu().numpy())
                 ids_out.append(ids.cpu().numpy())

@@ -43,8 +43,9 @@ class ImageMembers:
         return cls(ptr=ptr, order=np.argsort(rows, kind="stable").astype(np.int64), counts=counts)
 
 
-def rank_pool(index: FlatIPIndex, members: ImageMembers, query_feats: np.ndarray, exclude: np.ndarray,
-              k: int) -> tuple[np.ndarray, np.ndarray]:
+def rank_pool(
+    index: FlatIPIndex, members: ImageMembers, query_feats: np.ndarray, exclude: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The k best pool samples per query image, best first: (pool indices, similarities), each (n, k).
 
     ``exclude[i]`` is the pool image row that query image i must not use (its own image), or -1.
@@ -55,9 +56,10 @@ def rank_pool(index: FlatIPIndex, members: ImageMembers, query_feats: np.ndarray
     return expand_neighbours(imgs, sims, exclude, members, k)
 
 
-def expand_neighbours(imgs: np.ndarray, sims: np.ndarray, exclude: np.ndarray, members: ImageMembers,
-                      k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Neighbour pool images (best first, -1 for none) -> the k best pool samples, as ``rank_pool`` returns."""
+def expand_neighbours(
+    imgs: np.ndarray, sims: np.ndarray, exclude: np.ndarray, members: ImageMembers, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour pool images (best first, -1 for none) -> the k best pool samples, as from ``rank_pool``."""
     n = len(imgs)
     out_idx = np.full((n, k), -1, dtype=np.int64)
     out_sim = np.full((n, k), np.nan, dtype=np.float32)
@@ -65,8 +67,15 @@ def expand_neighbours(imgs: np.ndarray, sims: np.ndarray, exclude: np.ndarray, m
         return out_idx, out_sim
     for start in range(0, n, _EXPAND_ROWS):
         stop = min(start + _EXPAND_ROWS, n)
-        _expand(imgs[start:stop], sims[start:stop], exclude[start:stop], members, k,
-                out_idx[start:stop], out_sim[start:stop])
+        _expand(
+            imgs[start:stop],
+            sims[start:stop],
+            exclude[start:stop],
+            members,
+            k,
+            out_idx[start:stop],
+            out_sim[start:stop],
+        )
     return out_idx, out_sim
 
 
@@ -75,8 +84,15 @@ def to_demos(pool: Sequence[Sample], idx: np.ndarray, sims: np.ndarray) -> list[
     return [Demo(pool[int(i)], float(s)) for i, s in zip(idx[::-1], sims[::-1], strict=True)]
 
 
-def _expand(imgs: np.ndarray, sims: np.ndarray, exclude: np.ndarray, members: ImageMembers, k: int,
-            out_idx: np.ndarray, out_sim: np.ndarray) -> None:
+def _expand(
+    imgs: np.ndarray,
+    sims: np.ndarray,
+    exclude: np.ndarray,
+    members: ImageMembers,
+    k: int,
+    out_idx: np.ndarray,
+    out_sim: np.ndarray,
+) -> None:
     """Neighbour images -> their samples, sorted by (similarity desc, pool index), the first k kept."""
     rows, depth = imgs.shape
     usable = (imgs >= 0) & (imgs != exclude[:, None])
@@ -108,9 +124,17 @@ class RicesSelector:
 
     name = "rices"
 
-    def __init__(self, pool: Sequence[Sample], pool_fingerprint: str, encoder: ImageEncoder, *,
-                 device: str = "cpu", backend: str | None = None, depth: int = DEFAULT_DEPTH,
-                 features: Callable[[ImageTable, str | None, ImageEncoder], np.ndarray] = image_features):
+    def __init__(
+        self,
+        pool: Sequence[Sample],
+        pool_fingerprint: str,
+        encoder: ImageEncoder,
+        *,
+        device: str = "cpu",
+        backend: str | None = None,
+        depth: int = DEFAULT_DEPTH,
+        features: Callable[[ImageTable, str | None, ImageEncoder], np.ndarray] = image_features,
+    ):
         self.pool = pool
         self.pool_fingerprint = pool_fingerprint
         self.encoder = encoder
@@ -168,8 +192,10 @@ class RicesSelector:
             return []
         usable = self.usable(query)
         if k > usable:
-            raise DataError(f"RICES: {k} demonstrations requested for {query.id} but the pool has only {usable} "
-                            "samples that do not share its image")
+            raise DataError(
+                f"RICES: {k} demonstrations requested for {query.id} but the pool has only {usable} "
+                "samples that do not share its image"
+            )
         ranked = self._ranked.get(query.image.key)
         if ranked is None or len(ranked[0]) < k:
             feats = self._features(image_table([query]), None, self.encoder)
