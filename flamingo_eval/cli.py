@@ -83,11 +83,13 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from flamingo_eval.indexing import build_index
-    from flamingo_eval.task import load_task
 
     for name in args.task:
-        build_index(load_task(name), args.data_root, parse_data_overrides(args.data), args.rices_encoder,
-                    _none(args.rices_pretrained), device=args.device)
+        summary = build_index(name, args.data_root, parse_data_overrides(args.data), args.rices_encoder,
+                              _none(args.rices_pretrained), device=args.device, batch_size=args.batch_size,
+                              num_workers=args.workers)
+        for which, s in summary.items():
+            print(f"{which:<5} {s['split']}: {s['samples']} samples, {s['images']} images, {s['dim']}-d -> {s['cache']}")
     return 0
 
 
@@ -157,8 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="compute RICES features and the FAISS index ahead of time")
     p.add_argument("--task", nargs="+", required=True)
     p.add_argument("--rices-encoder", default="ViT-L-14")
-    p.add_argument("--rices-pretrained", default="openai")
+    p.add_argument("--rices-pretrained", default="openai", help="open_clip tag, weights file, or none")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=4, help="image decoding threads")
     add_data_args(p)
     p.set_defaults(func=cmd_index)
 

@@ -6,7 +6,6 @@ evaluation then never runs the CLIP encoder.
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -56,46 +55,3 @@ def build_index(
             "cache": str(split_cache_path(encoder, split.fingerprint)),
         }
     return summary
-
-
-def add_index_command(sub: argparse._SubParsersAction) -> None:
-    """Registers ``index`` on the CLI (see cli._extra_commands)."""
-    from flamingo_eval.cli import add_data_args
-
-    p = sub.add_parser("index", help="compute RICES features for a task ahead of time")
-    p.add_argument("--task", required=True, help="a task name or a task YAML")
-    add_data_args(p)
-    p.add_argument(
-        "--rices-encoder", default=DEFAULT_ENCODER, help=f"open_clip model name (default {DEFAULT_ENCODER})"
-    )
-    p.add_argument(
-        "--rices-pretrained",
-        default=DEFAULT_PRETRAINED,
-        help=f"open_clip tag, local weights file, or 'none' (default {DEFAULT_PRETRAINED})",
-    )
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=4, help="image decoding threads")
-    p.set_defaults(func=cmd_index)
-
-
-def cmd_index(args: argparse.Namespace) -> int:
-    from flamingo_eval.cli import parse_data_overrides
-
-    pretrained = None if str(args.rices_pretrained).lower() in ("", "none") else args.rices_pretrained
-    summary = build_index(
-        args.task,
-        args.data_root,
-        parse_data_overrides(args.data),
-        args.rices_encoder,
-        pretrained,
-        device=args.device,
-        batch_size=args.batch_size,
-        num_workers=args.workers,
-    )
-    for which, s in summary.items():
-        print(
-            f"{which:<5} {s['split']}: {s['samples']} samples, {s['images']} images, {s['dim']}-d"
-            f" -> {s['cache']}"
-        )
-    return 0

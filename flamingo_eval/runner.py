@@ -125,13 +125,14 @@ class Runner:
     def selectors(self, td: TaskData) -> list[tuple[int, Any]]:
         """(seed, selector) per trial. RICES is deterministic, so it runs one trial whatever the seeds."""
         if self.config.rices:
-            from flamingo_eval.demos.features import ClipEncoder
+            from flamingo_eval.demos.encoder import ClipEncoder
             from flamingo_eval.demos.rices import RicesSelector
+            from flamingo_eval.fingerprint import combined_sha256
 
             encoder = ClipEncoder(self.config.rices_encoder, self.config.rices_pretrained,
-                                  device=local_device(self.config.device))
+                                  device=local_device(self.config.device), progress=self.config.progress)
             selector = RicesSelector(td.pool, td.pool.fingerprint, encoder, device=local_device(self.config.device))
-            selector.prepare(td.items, td.eval_split.fingerprint)
+            selector.prepare(td.items, combined_sha256([td.eval_split.fingerprint, str(self.config.num_samples)]))
             return [(self.config.seeds[0], selector)]
         from flamingo_eval.demos.random import RandomSelector
 

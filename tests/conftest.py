@@ -1,7 +1,26 @@
+import json
+
 import pytest
+
+TINY_CLIP = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+    "text_cfg": {"context_length": 8, "vocab_size": 100, "width": 16, "heads": 1, "layers": 1},
+}
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own cache root: no test sees another's parsed splits or features."""
     monkeypatch.setenv("FLAMINGO_EVAL_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    """A registered open_clip config with random weights: a CLIP small enough for every test."""
+    import open_clip
+
+    path = tmp_path_factory.mktemp("clipcfg") / "tiny-rices-clip.json"
+    path.write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(path)
+    return "tiny-rices-clip"

@@ -14,12 +14,7 @@ from flamingo_eval.demos.encoder import ClipEncoder
 from flamingo_eval.demos.features import image_features, image_table, sample_features, split_cache_path
 from flamingo_eval.errors import BadImageError, ConfigError, WeightsError
 from flamingo_eval.prompt import Image
-
-TINY_CLIP = {
-    "embed_dim": 16,
-    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-    "text_cfg": {"context_length": 8, "vocab_size": 100, "width": 16, "heads": 1, "layers": 1},
-}
+from tests.conftest import TINY_CLIP
 
 
 class CountingEncoder:
@@ -162,16 +157,6 @@ def test_in_memory_images_are_keyed_by_their_pixels():
 
 
 # ---- the real open_clip encoder, tiny and randomly initialised -----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory):
-    import open_clip
-
-    path = tmp_path_factory.mktemp("clipcfg") / "tiny-rices-clip.json"
-    path.write_text(json.dumps(TINY_CLIP))
-    open_clip.add_model_config(path)
-    return "tiny-rices-clip"
 
 
 def test_clip_features_are_unit_norm_fp32_and_deterministic(tiny_clip, split, capsys):

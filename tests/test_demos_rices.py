@@ -12,7 +12,7 @@ from flamingo_eval.demos.encoder import ClipEncoder
 from flamingo_eval.demos.rices import RicesSelector
 from flamingo_eval.errors import ConfigError, DataError
 from flamingo_eval.prompt import Image
-from tests.test_demos_features import tiny_clip, write_image  # noqa: F401 -- tiny_clip is a fixture
+from tests.test_demos_features import write_image
 
 _PIXELS = PILImage.new("RGB", (2, 2))
 

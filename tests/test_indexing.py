@@ -1,17 +1,17 @@
 """`flamingo-eval index`: features of both splits computed ahead of time, so the evaluation reuses them."""
 
-import argparse
 
 import numpy as np
 import pytest
 
 import flamingo_eval.data
+from flamingo_eval.cli import main
 from flamingo_eval.data.sample import Sample
 from flamingo_eval.demos.encoder import ClipEncoder
 from flamingo_eval.demos.features import image_features, image_table
-from flamingo_eval.indexing import add_index_command, build_index
+from flamingo_eval.indexing import build_index
 from flamingo_eval.prompt import Image
-from tests.test_demos_features import tiny_clip, write_image  # noqa: F401 -- tiny_clip is a fixture
+from tests.test_demos_features import write_image
 
 
 class FakeSplit(list):
@@ -59,23 +59,8 @@ def test_build_index_caches_both_splits_for_the_evaluation(splits, tiny_clip):  
 
 
 def test_index_command_parses_encoder_options(splits, tiny_clip, capsys):  # noqa: F811
-    parser = argparse.ArgumentParser()
-    add_index_command(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(
-        [
-            "index",
-            "--task",
-            "vqav2",
-            "--data-root",
-            "D",
-            "--rices-encoder",
-            tiny_clip,
-            "--rices-pretrained",
-            "none",
-            "--workers",
-            "0",
-        ]
-    )
-    assert args.func(args) == 0
+    argv = ["index", "--task", "vqav2", "--data-root", "D", "--rices-encoder", tiny_clip,
+            "--rices-pretrained", "none", "--workers", "0"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "demo  train: 3 samples, 2 images, 16-d" in out

@@ -188,3 +188,13 @@ def test_skip_bad_images_counts_the_skipped_item(tmp_path):
     result, samples = read_result(tmp_path, "vqav2_4shot_random")
     assert result["trials"][0]["skipped"] == 1
     assert [s for s in samples if s["id"] == victim.id][0]["skipped"].startswith("bad image")
+
+
+def test_rices_runs_one_trial_with_similar_demonstrations_last(tmp_path, tiny_clip):
+    Runner(config(tmp_path, rices=True, rices_encoder=tiny_clip, rices_pretrained=None, seeds=[1, 2]),
+           model=CopyLastDemo()).run()
+    result, samples = read_result(tmp_path, "vqav2_4shot_rices")
+    assert result["selection"]["selection"] == "rices" and len(result["trials"]) == 1
+    for s in samples:
+        sims = s["similarities"]
+        assert len(sims) == 4 and sims == sorted(sims)  # most similar last, next to the query
