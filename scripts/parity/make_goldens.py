@@ -120,9 +120,10 @@ def make_vision(out: Path, gen: torch.Generator):
     cfg_file.unlink()
     clip = open_clip.create_model("tiny-vit", pretrained=None)
     randomize(clip, gen)
-    with torch.no_grad():  # ln_post must not be the identity, so leaving it in would show
-        clip.visual.ln_post.weight.copy_(torch.full_like(clip.visual.ln_post.weight, 2.5).half().float())
-        clip.visual.ln_post.bias.copy_(torch.full_like(clip.visual.ln_post.bias, 0.75))
+    with torch.no_grad():  # ln_post far from identity, and per channel (a uniform affine would cancel in the
+        w, b = clip.visual.ln_post.weight, clip.visual.ln_post.bias  # Perceiver's own LayerNorm)
+        w.copy_((0.3 + 2.0 * torch.rand(w.shape, generator=gen)).half().float())
+        b.copy_((0.8 * torch.randn(b.shape, generator=gen)).half().float())
     save_file({k: v.contiguous().half() for k, v in clip.state_dict().items()}, str(out / "open_clip_model.safetensors"))
     preprocess = {"mean": list(OPENAI_MEAN), "std": list(OPENAI_STD), "interpolation": "bicubic", "resize_mode": "shortest"}
     (out / "open_clip_config.json").write_text(json.dumps({"model_cfg": VISION_CFG, "preprocess_cfg": preprocess}, indent=1))

@@ -143,8 +143,12 @@ class FlamingoAdapter(ModelAdapter):
         return media
 
     # ---- the contract -----------------------------------------------------------------------
-    @torch.inference_mode()
     def generate(self, prompts: Sequence[list[Chunk]], settings: GenerationSettings) -> list[str]:
+        return self.tokenizer.batch_decode(self.generate_ids(prompts, settings), skip_special_tokens=True)
+
+    @torch.inference_mode()
+    def generate_ids(self, prompts: Sequence[list[Chunk]], settings: GenerationSettings) -> list[list[int]]:
+        """The new token ids per prompt, ending with ``<|endofchunk|>`` when generation stopped there."""
         if not prompts:
             return []
         k = settings.num_beams
@@ -162,12 +166,10 @@ class FlamingoAdapter(ModelAdapter):
             banned=[self.model.media_token_id],
         )
         if k == 1:
-            seqs = decode.greedy(logits, state, self.model.extend, **common)
-        else:
-            seqs = decode.beam_search(
-                logits, state, self.model.extend, num_beams=k, length_penalty=settings.length_penalty, **common
-            )
-        return self.tokenizer.batch_decode(seqs, skip_special_tokens=True)
+            return decode.greedy(logits, state, self.model.extend, **common)
+        return decode.beam_search(
+            logits, state, self.model.extend, num_beams=k, length_penalty=settings.length_penalty, **common
+        )
 
     @torch.inference_mode()
     def rank(self, prompts: Sequence[list[Chunk]], options: Sequence[str]) -> list[list[float]]:
