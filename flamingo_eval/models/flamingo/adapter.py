@@ -1,0 +1,208 @@
+"""The bundled Flamingo behind the harness's ModelAdapter contract.
+
+Prompts are rendered as OpenFlamingo renders them (render.py), tokenised with left padding and no
+truncation; images go through the open_clip val transform, are encoded once per distinct key in a
+call, and condition the LM through per-layer cross-attention K/V.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from flamingo_eval.errors import ConfigError, WeightsError
+from flamingo_eval.models.base import GenerationSettings, ModelAdapter
+from flamingo_eval.models.flamingo import decode
+from flamingo_eval.models.flamingo.checkpoint import (
+    apply_checkpoint,
+    file_sha256,
+    read_state_dict,
+    resolve_file,
+)
+from flamingo_eval.models.flamingo.lm import (
+    END_OF_CHUNK,
+    IMAGE,
+    load_language_model,
+    load_tokenizer,
+    resize_embeddings,
+)
+from flamingo_eval.models.flamingo.model import Flamingo
+from flamingo_eval.models.flamingo.presets import ModelSpec, get_spec
+from flamingo_eval.models.flamingo.render import render
+from flamingo_eval.models.flamingo.vision import load_vision
+from flamingo_eval.prompt import Chunk, Image
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def build_flamingo(spec: ModelSpec) -> tuple[Flamingo, Any, Any, str]:
+    """(model in fp32 on CPU, tokenizer, image transform, checkpoint path) for a spec."""
+    name = spec.vision_encoder["name"]
+    if name.startswith("local-dir:"):
+        name = "local-dir:" + spec.local(name.removeprefix("local-dir:"))
+    visual, transform = load_vision(name, spec.local(spec.vision_encoder.get("pretrained")))
+    tokenizer = load_tokenizer(spec.local(spec.tokenizer))
+    lm, family = load_language_model(spec.local(spec.lang_encoder))
+    vocab_before = lm.get_input_embeddings().weight.shape[0]
+    resize_embeddings(lm, len(tokenizer))
+    model = Flamingo(
+        visual,
+        lm,
+        family,
+        spec.cross_attn_every_n_layers,
+        media_token_id=tokenizer.convert_tokens_to_ids(IMAGE),
+        eoc_token_id=tokenizer.convert_tokens_to_ids(END_OF_CHUNK),
+    )
+    path = resolve_file(spec.checkpoint, "checkpoint", spec.base_dir)
+    must_have: set[str] = set()
+    out_emb = lm.get_output_embeddings()
+    if len(tokenizer) > vocab_before and out_emb is not None and out_emb.weight is not lm.get_input_embeddings().weight:
+        # new output rows would be random: the checkpoint must provide them
+        must_have = {k for k, p in model.named_parameters() if p is out_emb.weight}
+    apply_checkpoint(model, read_state_dict(path), path, must_have)
+    model.eval()
+    return model, tokenizer, transform, path
+
+
+def load_flamingo(name_or_spec: str, device: str = "cpu", precision: str = "fp32") -> FlamingoAdapter:
+    """A preset name (``of-9b``) or a model spec YAML -> a ready adapter."""
+    if precision not in DTYPES:
+        raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(DTYPES)}")
+    spec = get_spec(name_or_spec)
+    model, tokenizer, transform, path = build_flamingo(spec)
+    model.to(device=device, dtype=DTYPES[precision])
+    return FlamingoAdapter(model, tokenizer, transform, spec, path, device, precision)
+
+
+class FlamingoAdapter(ModelAdapter):
+    def __init__(self, model: Flamingo, tokenizer, transform, spec: ModelSpec, checkpoint_path: str, device: str, precision: str):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.transform = transform
+        self.spec = spec
+        self.name = spec.name
+        self.checkpoint_path = checkpoint_path
+        self.device = device
+        self.precision = precision
+        self._sha256: str | None = None
+
+    # ---- text -------------------------------------------------------------------------------
+    def render(self, prompt: list[Chunk]) -> str:
+        return render(prompt)
+
+    def _tokenize(self, prompts: Sequence[list[Chunk]]) -> list[list[int]]:
+        rows = []
+        for prompt in prompts:
+            ids = self.tokenizer(render(prompt))["input_ids"]
+            n_images = sum(1 for c in prompt if c.image is not None)
+            if ids.count(self.model.media_token_id) != n_images:
+                raise ConfigError(f"prompt text contains a literal {IMAGE!r}: {render(prompt)[:80]!r}")
+            rows.append(ids)
+        return rows
+
+    def _pad_left(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+        return ids.to(self.device), mask.to(self.device)
+
+    def option_lengths(self, options: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self._option_ids(options)]
+
+    def _option_ids(self, options: Sequence[str]) -> list[list[int]]:
+        out = [self.tokenizer(o, add_special_tokens=False)["input_ids"] for o in options]
+        if any(not ids for ids in out):
+            raise ConfigError("rank: an option tokenizes to nothing")
+        return out
+
+    # ---- images -----------------------------------------------------------------------------
+    def latents(self, images: Sequence[Image]) -> dict[str, torch.Tensor]:
+        """Perceiver latents per distinct image key (the hook a persistent vision cache replaces)."""
+        unique: dict[str, Image] = {}
+        for im in images:
+            unique.setdefault(im.key, im)
+        if not unique:
+            return {}
+        pixels = torch.stack([self.transform(im.load()) for im in unique.values()])
+        return dict(zip(unique, self.model.encode_images(pixels), strict=True))
+
+    def _media(self, prompts: Sequence[list[Chunk]]) -> torch.Tensor:
+        """(B, T_max, n, D) latents per row, zero-padded where a row has fewer images (never attended)."""
+        per_row = [[c.image for c in p if c.image is not None] for p in prompts]
+        lat = self.latents([im for row in per_row for im in row])
+        n, dim = self.model.perceiver.num_latents, self.model.perceiver.latents.shape[1]
+        t_max = max((len(r) for r in per_row), default=0)
+        media = torch.zeros((len(prompts), t_max, n, dim), device=self.model.device, dtype=self.model.dtype)
+        for b, row in enumerate(per_row):
+            for t, im in enumerate(row):
+                media[b, t] = lat[im.key]
+        return media
+
+    # ---- the contract -----------------------------------------------------------------------
+    def generate(self, prompts: Sequence[list[Chunk]], settings: GenerationSettings) -> list[str]:
+        return self.tokenizer.batch_decode(self.generate_ids(prompts, settings), skip_special_tokens=True)
+
+    @torch.inference_mode()
+    def generate_ids(self, prompts: Sequence[list[Chunk]], settings: GenerationSettings) -> list[list[int]]:
+        """The new token ids per prompt, ending with ``<|endofchunk|>`` when generation stopped there."""
+        if not prompts:
+            return []
+        k = settings.num_beams
+        if k < 1 or settings.max_new_tokens < 1:
+            raise ConfigError(f"generation needs num_beams >= 1 and max_new_tokens >= 1, got {settings}")
+        ids, mask = self._pad_left(self._tokenize(prompts))
+        media = self._media(prompts)
+        if k > 1:
+            ids, mask, media = (x.repeat_interleave(k, dim=0) for x in (ids, mask, media))
+        logits, state = self.model.prefill(ids, mask, self.model.media_kv(media))
+        common = dict(
+            eos_id=self.model.eoc_token_id,
+            max_new_tokens=settings.max_new_tokens,
+            min_new_tokens=settings.min_new_tokens,
+            banned=[self.model.media_token_id],
+        )
+        if k == 1:
+            return decode.greedy(logits, state, self.model.extend, **common)
+        return decode.beam_search(
+            logits, state, self.model.extend, num_beams=k, length_penalty=settings.length_penalty, **common
+        )
+
+    @torch.inference_mode()
+    def rank(self, prompts: Sequence[list[Chunk]], options: Sequence[str]) -> list[list[float]]:
+        if not prompts:
+            return []
+        opts = self._option_ids(options)
+        prompt_rows = self._tokenize(prompts)
+        rows = [p + o for p in prompt_rows for o in opts]
+        ids, mask = self._pad_left(rows)
+        media = self._media(prompts).repeat_interleave(len(opts), dim=0)
+        logits = self.model(ids, mask, self.model.media_kv(media))
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        width = ids.shape[1]
+        scores = []
+        for r in range(len(rows)):
+            o = opts[r % len(opts)]
+            pos = torch.arange(width - len(o) - 1, width - 1, device=logp.device)
+            target = torch.tensor(o, device=logp.device)
+            scores.append(float(logp[r, pos, target].sum()))
+        return [scores[i * len(opts) : (i + 1) * len(opts)] for i in range(len(prompts))]
+
+    def describe(self) -> dict[str, Any]:
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.checkpoint_path)
+        return {
+            "name": self.name,
+            "spec": self.spec.summary(),
+            "family": self.model.family.name,
+            "checkpoint_path": os.path.abspath(self.checkpoint_path),
+            "checkpoint_sha256": self._sha256,
+            "precision": self.precision,
+            "device": str(self.device),
+        }
+
+
+__all__ = ["FlamingoAdapter", "build_flamingo", "load_flamingo", "WeightsError"]

@@ -1,0 +1,125 @@
+"""Greedy and beam search with the semantics of transformers' ``generate`` (what OpenFlamingo's
+evaluation runs): log-softmax first, then banned tokens and ``min_new_tokens`` set to -inf;
+beam search keeps 2 x num_beams candidates per step, finishes hypotheses at the stop token or
+at ``max_new_tokens``, and stops early with the ``early_stopping=False`` heuristic.
+
+The model is reached only through ``step(state, tokens) -> logits`` and ``state.reorder(rows)``,
+so a faster model pass can reuse these loops unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+Step = Callable[[object, torch.Tensor], torch.Tensor]
+NEG = -1.0e9
+
+
+def _process(logits: torch.Tensor, generated: int, eos_id: int, min_new_tokens: int, banned: Sequence[int]) -> torch.Tensor:
+    scores = logits.clone()
+    if generated < min_new_tokens:
+        scores[:, eos_id] = -float("inf")
+    if banned:
+        scores[:, list(banned)] = -float("inf")
+    return scores
+
+
+def greedy(
+    first_logits: torch.Tensor,
+    state,
+    step: Step,
+    *,
+    eos_id: int,
+    max_new_tokens: int,
+    min_new_tokens: int = 0,
+    banned: Sequence[int] = (),
+) -> list[list[int]]:
+    """Argmax decoding per row; a row stops after emitting ``eos_id`` (kept in its output)."""
+    rows = first_logits.shape[0]
+    out: list[list[int]] = [[] for _ in range(rows)]
+    running = torch.ones(rows, dtype=torch.bool)
+    logits = first_logits
+    for t in range(max_new_tokens):
+        tokens = _process(logits, t, eos_id, min_new_tokens, banned).argmax(dim=-1).cpu()
+        for r in torch.nonzero(running).flatten().tolist():
+            out[r].append(int(tokens[r]))
+        running &= tokens != eos_id
+        if t + 1 == max_new_tokens or not running.any():
+            break
+        tokens = torch.where(running, tokens, torch.full_like(tokens, eos_id))
+        logits = step(state, tokens[:, None].to(first_logits.device))
+    return out
+
+
+def beam_search(
+    first_logits: torch.Tensor,
+    state,
+    step: Step,
+    *,
+    num_beams: int,
+    eos_id: int,
+    max_new_tokens: int,
+    min_new_tokens: int = 0,
+    length_penalty: float = 0.0,
+    banned: Sequence[int] = (),
+) -> list[list[int]]:
+    """Best hypothesis per query. ``first_logits``/``state`` hold num_beams identical rows per query."""
+    k = num_beams
+    batch = first_logits.shape[0] // k
+    vocab = first_logits.shape[1]
+    width = 2 * k  # candidates kept per step: enough to continue k beams even if k of them end
+    dev = first_logits.device
+
+    run_scores = torch.full((batch, k), NEG, device=dev)
+    run_scores[:, 0] = 0.0  # identical beams at first: expand only the first one
+    run_seqs = torch.zeros((batch, k, 0), dtype=torch.long, device=dev)
+    fin_scores = torch.full((batch, k), NEG, device=dev)
+    fin_seqs = torch.zeros((batch, k, max_new_tokens), dtype=torch.long, device=dev)
+    fin_lens = torch.zeros((batch, k), dtype=torch.long, device=dev)
+    fin_done = torch.zeros((batch, k), dtype=torch.bool, device=dev)
+    improvable = torch.ones((batch, 1), dtype=torch.bool, device=dev)
+    first_k = torch.arange(width, device=dev) < k
+    batch_offset = (torch.arange(batch, device=dev) * k)[:, None]
+
+    logits = first_logits
+    for t in range(max_new_tokens):
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        logp = _process(logp, t, eos_id, min_new_tokens, banned)
+        total = (logp.view(batch, k, vocab) + run_scores[:, :, None]).view(batch, k * vocab)
+        cand_scores, cand_idx = torch.topk(total, width)
+        cand_beam = cand_idx // vocab
+        cand_tok = cand_idx % vocab
+        cand_seqs = torch.cat([torch.gather(run_seqs, 1, cand_beam[:, :, None].expand(-1, -1, t)), cand_tok[:, :, None]], dim=2)
+        ends = (cand_tok == eos_id) | (t + 1 >= max_new_tokens)
+
+        # the best k candidates that did not end keep running
+        keep = torch.topk(cand_scores + ends.float() * NEG, k)[1]
+        run_scores = torch.gather(cand_scores + ends.float() * NEG, 1, keep)
+        run_seqs = torch.gather(cand_seqs, 1, keep[:, :, None].expand(-1, -1, t + 1))
+        src_rows = (torch.gather(cand_beam, 1, keep) + batch_offset).flatten()
+
+        # candidates among the top k that ended compete with the finished hypotheses
+        just_done = ends & first_k[None, :]
+        scored = cand_scores / ((t + 1) ** length_penalty)
+        scored = scored + (~improvable).float() * NEG + (~just_done).float() * NEG
+        padded = torch.zeros((batch, width, max_new_tokens), dtype=torch.long, device=dev)
+        padded[:, :, : t + 1] = cand_seqs
+        all_scores = torch.cat([fin_scores, scored], dim=1)
+        best = torch.topk(all_scores, k)[1]
+        fin_scores = torch.gather(all_scores, 1, best)
+        fin_seqs = torch.gather(torch.cat([fin_seqs, padded], 1), 1, best[:, :, None].expand(-1, -1, max_new_tokens))
+        fin_lens = torch.gather(torch.cat([fin_lens, torch.full((batch, width), t + 1, device=dev)], 1), 1, best)
+        fin_done = torch.gather(torch.cat([fin_done, just_done], 1), 1, best)
+
+        # can a running beam still beat the worst finished one? (length taken as the current one)
+        best_running = run_scores[:, :1] / ((t + 1) ** length_penalty)
+        worst_finished = torch.where(fin_done, fin_scores.min(dim=1, keepdim=True)[0], torch.full_like(fin_scores, NEG))
+        improvable = improvable & (best_running > worst_finished).any(dim=-1, keepdim=True)
+        if not improvable.any() or bool(ends.all()):
+            break
+        state.reorder(src_rows)
+        logits = step(state, run_seqs[:, :, -1].reshape(-1, 1))
+
+    return [fin_seqs[b, 0, : int(fin_lens[b, 0])].tolist() for b in range(batch)]

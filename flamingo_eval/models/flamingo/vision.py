@@ -1,0 +1,68 @@
+"""The open_clip visual tower, returning patch tokens WITHOUT the final LayerNorm.
+
+OpenFlamingo's checkpoints were trained with open_clip < 2.23, whose tower returned the last
+block's patch tokens before ``ln_post``; open_clip >= 2.23 normalises all tokens. We therefore run
+the tower's stages ourselves and stop before ``ln_post``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from flamingo_eval.errors import ConfigError, WeightsError
+
+
+def load_vision(name: str, pretrained: str | None) -> tuple[nn.Module, Callable]:
+    """(open_clip visual tower, its val transform). ``pretrained``: a tag, a local weights file, or None."""
+    import open_clip
+
+    quick_gelu = False
+    if pretrained and not os.path.isfile(pretrained):
+        try:
+            quick_gelu = bool(open_clip.get_pretrained_cfg(name, pretrained).get("quick_gelu", False))
+        except Exception:  # unknown names are reported by create_model below
+            quick_gelu = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model, _, val_transform = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained or None, force_quick_gelu=quick_gelu
+            )
+    except RuntimeError as e:
+        if "Model config" in str(e) or "not found" in str(e).lower() and "config" in str(e).lower():
+            raise ConfigError(f"vision_encoder: unknown open_clip model {name!r} ({e})") from None
+        raise WeightsError(
+            f"vision_encoder {name}/{pretrained}: cannot load weights ({e}); "
+            "point vision_encoder.pretrained at a local weights file"
+        ) from None
+    except (OSError, ValueError) as e:
+        raise WeightsError(
+            f"vision_encoder {name}/{pretrained}: cannot load weights ({e}); "
+            "point vision_encoder.pretrained at a local weights file"
+        ) from None
+    visual = model.visual
+    if getattr(visual, "attn_pool", None) is not None or getattr(visual, "pool_type", "tok") != "tok":
+        raise ConfigError(f"vision_encoder {name}: only plain ViT towers with a class token are supported")
+    if not hasattr(visual, "conv1"):
+        raise ConfigError(f"vision_encoder {name}: not an open_clip VisionTransformer")
+    return visual, val_transform
+
+
+def vision_width(visual: nn.Module) -> int:
+    return visual.conv1.out_channels
+
+
+def patch_tokens(visual: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) -> (N, patches, width): last block's outputs, class token dropped, no ln_post."""
+    x = visual.conv1(pixels)
+    x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+    cls = visual.class_embedding.to(x.dtype).view(1, 1, -1).expand(x.shape[0], 1, -1)
+    x = torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype)
+    x = visual.ln_pre(x)
+    x = visual.transformer(x)
+    return x[:, 1:]
