@@ -35,7 +35,7 @@ from flamingo_eval.results import (
     write_json_atomic,
     write_jsonl_atomic,
 )
-from flamingo_eval.scoring import references_for, score_answers
+from flamingo_eval.scoring import check_environment, references_for, score_answers
 from flamingo_eval.task import TaskSpec, load_task
 
 
@@ -74,7 +74,11 @@ def run_key(parts: dict[str, Any]) -> str:
 
 
 def safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem if name.endswith((".yaml", ".yml")) else name)
+    """A folder name for a model: the preset name, or a spec file's name (its folder's, for ``spec.yaml``)."""
+    if name.endswith((".yaml", ".yml")):
+        path = Path(name)
+        name = path.parent.name if path.stem == "spec" and path.parent.name else path.stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
 @dataclass
@@ -92,6 +96,7 @@ def load_task_data(config: RunConfig, name: str) -> TaskData:
     from flamingo_eval.data import load_split
 
     task = load_task(name)
+    check_environment(task)
     paths = task.data_paths(config.data_root, config.overrides)
     eval_split = load_split(task, "eval", config.data_root, config.overrides)
     pool = load_split(task, "demo", config.data_root, config.overrides)
@@ -111,6 +116,10 @@ def load_task_data(config: RunConfig, name: str) -> TaskData:
 class Runner:
     def __init__(self, config: RunConfig, model: ModelAdapter | None = None, world: World | None = None):
         self.config = config
+        if model is None:
+            from flamingo_eval.models import resolve_model
+
+            resolve_model(config.model)
         self.world = world or init_world(config.device)
         self.out_dir = ensure_writable_dir(Path(config.output_dir) / safe_name(config.model))
         self.tasks = [load_task_data(config, t) for t in config.tasks]

@@ -36,6 +36,18 @@ def references_for(task: TaskSpec, items: Sequence[Sample], paths: dict[str, Pat
     return {s.id: s.label for s in items}
 
 
+def check_environment(task: TaskSpec) -> None:
+    """What scoring will need outside Python (Java for CIDEr, NLTK data for OK-VQA), checked up front."""
+    if task.metric == "cider":
+        from flamingo_eval.metrics.cider import require_java
+
+        require_java()
+    if task.postprocess == "okvqa":
+        from flamingo_eval.metrics.okvqa_stem import default_stemmer
+
+        default_stemmer()
+
+
 def metric_options(task: TaskSpec, vqa_scorer: str = "official") -> dict[str, Any]:
     return {"scorer": vqa_scorer} if task.metric == "vqa_accuracy" else {}
 

@@ -20,12 +20,17 @@ def _java_missing(reason: str) -> EnvironmentProblem:
     return EnvironmentProblem(f"CIDEr needs Java for the PTB tokenizer ({reason}): {JAVA_HINT}")
 
 
+def require_java() -> None:
+    """Fail before any model work when CIDEr will not be computable."""
+    if shutil.which("java") is None:
+        raise _java_missing("no `java` on PATH")
+
+
 def ptb_tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
     """Lower-cased, PTB-tokenised captions without punctuation tokens, by pycocoevalcap's Stanford tokenizer."""
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    if shutil.which("java") is None:
-        raise _java_missing("no `java` on PATH")
+    require_java()
     # The tokenizer joins captions with newlines, so a caption's own newlines would shift every later one.
     request = {k: [{"caption": c.replace("\n", " ").replace("\r", " ")} for c in v] for k, v in captions.items()}
     try:

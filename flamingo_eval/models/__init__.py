@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flamingo_eval.models.base import GenerationSettings, ModelAdapter
 
-__all__ = ["GenerationSettings", "ModelAdapter", "load_model", "list_models"]
+__all__ = ["GenerationSettings", "ModelAdapter", "load_model", "list_models", "resolve_model"]
 
 
 def load_model(name_or_spec: str, device: str = "cpu", precision: str = "fp32") -> ModelAdapter:
@@ -12,6 +12,13 @@ def load_model(name_or_spec: str, device: str = "cpu", precision: str = "fp32") 
     from flamingo_eval.models.flamingo.adapter import load_flamingo
 
     return load_flamingo(name_or_spec, device=device, precision=precision)
+
+
+def resolve_model(name_or_spec: str) -> None:
+    """Check a preset name or spec file without loading weights, so a typo fails before any work."""
+    from flamingo_eval.models.flamingo.presets import get_spec
+
+    get_spec(name_or_spec)
 
 
 def list_models() -> list[dict]:
