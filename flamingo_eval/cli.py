@@ -49,7 +49,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import os
+
     from flamingo_eval.runner import RunConfig, run
+
+    if args.quiet:
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 
     if args.trials is not None and args.seeds is not None and args.trials != len(args.seeds):
         raise UserError(f"--trials {args.trials} disagrees with {len(args.seeds)} --seeds")

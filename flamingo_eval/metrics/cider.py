@@ -7,8 +7,12 @@ frequencies come from the scored items' references, so a score depends on which 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
-from collections.abc import Sequence
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 
 from flamingo_eval.errors import DataError, EnvironmentProblem
 from flamingo_eval.metrics import MetricResult, matched_ids
@@ -26,6 +30,20 @@ def require_java() -> None:
         raise _java_missing("no `java` on PATH")
 
 
+@contextlib.contextmanager
+def _child_stderr_captured() -> Iterator[None]:
+    """The tokenizer's JVM writes progress and warnings to the inherited stderr; keep them off the terminal."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def ptb_tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
     """Lower-cased, PTB-tokenised captions without punctuation tokens, by pycocoevalcap's Stanford tokenizer."""
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
@@ -34,7 +52,8 @@ def ptb_tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
     # The tokenizer joins captions with newlines, so a caption's own newlines would shift every later one.
     request = {k: [{"caption": c.replace("\n", " ").replace("\r", " ")} for c in v] for k, v in captions.items()}
     try:
-        tokenized = PTBTokenizer().tokenize(request)
+        with _child_stderr_captured():
+            tokenized = PTBTokenizer().tokenize(request)
     except PermissionError as e:
         raise EnvironmentProblem(f"CIDEr: pycocoevalcap's PTB tokenizer writes a temporary file beside its jar "
                                  f"and may not ({e}): make that folder writable") from None
