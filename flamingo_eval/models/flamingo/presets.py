@@ -95,9 +95,8 @@ def load_spec_file(path: str) -> ModelSpec:
     for key in ("lang_encoder", "tokenizer", "checkpoint"):
         if not isinstance(data[key], str) or not data[key]:
             raise ConfigError(f"model spec {path}: {key} must be a hub id or a path")
-    name = os.path.splitext(os.path.basename(path))[0]
     return ModelSpec(
-        name=name,
+        name=path,
         lang_encoder=data["lang_encoder"],
         tokenizer=data["tokenizer"],
         cross_attn_every_n_layers=every_n,
