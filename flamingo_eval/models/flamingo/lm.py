@@ -82,8 +82,13 @@ def set_attr(obj, dotted: str, value) -> None:
     setattr(get_attr(obj, head) if head else obj, last, value)
 
 
+MOSAIC_GPT = "mosaic_gpt"  # OpenFlamingo-3B's LM, mapped onto MPT (mosaic_gpt.py)
+
+
 def detect_family(config_dict: dict, where: str) -> Family:
     model_type = config_dict.get("model_type", "")
+    if model_type == MOSAIC_GPT:
+        return FAMILIES["mpt"]
     if model_type in FAMILIES:
         return FAMILIES[model_type]
     raise ConfigError(
@@ -108,7 +113,12 @@ def load_language_model(path: str) -> tuple[nn.Module, Family]:
     """The causal LM in fp32 with its native transformers class (never remote code)."""
     import transformers
 
-    family = detect_family(load_config_dict(path), path)
+    config_dict = load_config_dict(path)
+    family = detect_family(config_dict, path)
+    if config_dict.get("model_type") == MOSAIC_GPT:
+        from flamingo_eval.models.flamingo.mosaic_gpt import load_mosaic_gpt
+
+        return load_mosaic_gpt(path, config_dict), family
     cls = getattr(transformers, family.model_class)
     try:
         model = cls.from_pretrained(path, dtype=torch.float32)
