@@ -119,6 +119,8 @@ def load_language_model(path: str) -> tuple[nn.Module, Family]:
         from flamingo_eval.models.flamingo.mosaic_gpt import load_mosaic_gpt
 
         return load_mosaic_gpt(path, config_dict), family
+    if family.name == "mpt":
+        check_mpt_config(config_dict, path)
     cls = getattr(transformers, family.model_class)
     try:
         model = cls.from_pretrained(path, dtype=torch.float32)
@@ -129,6 +131,24 @@ def load_language_model(path: str) -> tuple[nn.Module, Family]:
         ) from None
     model.eval()
     return model, family
+
+
+def check_mpt_config(config_dict: dict, where: str) -> None:
+    """transformers' MPT silently ignores some MPT options: refuse checkpoints that use them."""
+    attn = config_dict.get("attn_config") or {}
+    problems = []
+    if attn.get("qk_ln"):
+        problems.append("qk_ln")
+    if not attn.get("alibi", True):
+        problems.append("alibi=false")
+    if attn.get("alibi_bias_max", 8) != 8:
+        problems.append(f"alibi_bias_max={attn['alibi_bias_max']}")
+    if config_dict.get("no_bias", True) is False:
+        problems.append("no_bias=false")
+    if config_dict.get("logit_scale") is not None:
+        problems.append(f"logit_scale={config_dict['logit_scale']}")
+    if problems:
+        raise ConfigError(f"lang_encoder {where}: MPT options not supported by transformers' MPT: {', '.join(problems)}")
 
 
 def load_tokenizer(path: str):
