@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from flamingo_eval.errors import ConfigError, WeightsError
+from flamingo_eval.errors import ConfigError
 from flamingo_eval.models.base import GenerationSettings, ModelAdapter
 from flamingo_eval.models.flamingo import decode
 from flamingo_eval.models.flamingo.checkpoint import (
@@ -205,4 +205,4 @@ class FlamingoAdapter(ModelAdapter):
         }
 
 
-__all__ = ["FlamingoAdapter", "build_flamingo", "load_flamingo", "WeightsError"]
+__all__ = ["FlamingoAdapter", "build_flamingo", "load_flamingo"]
