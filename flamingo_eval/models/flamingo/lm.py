@@ -109,8 +109,8 @@ def load_config_dict(path: str) -> dict:
     return config_dict
 
 
-def load_language_model(path: str) -> tuple[nn.Module, Family]:
-    """The causal LM in fp32 with its native transformers class (never remote code)."""
+def load_language_model(path: str, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, Family]:
+    """The causal LM with its native transformers class (never remote code)."""
     import transformers
 
     config_dict = load_config_dict(path)
@@ -118,12 +118,12 @@ def load_language_model(path: str) -> tuple[nn.Module, Family]:
     if config_dict.get("model_type") == MOSAIC_GPT:
         from flamingo_eval.models.flamingo.mosaic_gpt import load_mosaic_gpt
 
-        return load_mosaic_gpt(path, config_dict), family
+        return load_mosaic_gpt(path, config_dict).to(dtype), family
     if family.name == "mpt":
         check_mpt_config(config_dict, path)
     cls = getattr(transformers, family.model_class)
     try:
-        model = cls.from_pretrained(path, dtype=torch.float32)
+        model = cls.from_pretrained(path, dtype=dtype)
     except OSError as e:
         raise WeightsError(
             f"lang_encoder {path}: cannot load weights ({str(e).splitlines()[0]}); "
