@@ -25,6 +25,8 @@ from flamingo_eval.models.flamingo.checkpoint import (
 from flamingo_eval.models.flamingo.lm import (
     END_OF_CHUNK,
     IMAGE,
+    clean_up_spaces,
+    cleans_up_spaces,
     load_language_model,
     load_tokenizer,
     resize_embeddings,
@@ -148,7 +150,10 @@ class FlamingoAdapter(ModelAdapter):
 
     # ---- the contract -----------------------------------------------------------------------
     def generate(self, prompts: Sequence[list[Chunk]], settings: GenerationSettings) -> list[str]:
-        return self.tokenizer.batch_decode(self.generate_ids(prompts, settings), skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(
+            self.generate_ids(prompts, settings), skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
+        return [clean_up_spaces(t) for t in texts] if cleans_up_spaces(self.tokenizer) else texts
 
     @torch.inference_mode()
     def generate_ids(self, prompts: Sequence[list[Chunk]], settings: GenerationSettings) -> list[list[int]]:

@@ -174,6 +174,24 @@ def add_flamingo_tokens(tok) -> None:
     tok.padding_side = "left"
 
 
+# What transformers < 4.45 did to decoded text unless the tokenizer config said otherwise. OpenFlamingo's
+# published numbers were made that way (transformers 4.28-4.33); transformers 5 skips it for BPE.
+LEGACY_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                  (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+def cleans_up_spaces(tok) -> bool:
+    """Whether decoding removes spaces before punctuation: the config's value, else the old default (yes)."""
+    value = tok.init_kwargs.get("clean_up_tokenization_spaces")
+    return True if value is None else bool(value)
+
+
+def clean_up_spaces(text: str) -> str:
+    for before, after in LEGACY_CLEANUP:
+        text = text.replace(before, after)
+    return text
+
+
 def resize_embeddings(model: nn.Module, n_tokens: int) -> None:
     """As OpenFlamingo: resize to len(tokenizer); usually this SHRINKS a padded vocabulary."""
     model.resize_token_embeddings(n_tokens, mean_resizing=False)
