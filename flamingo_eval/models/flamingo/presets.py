@@ -2,6 +2,8 @@
 
 A spec names the open_clip vision tower, the LM and tokenizer (hub id or local directory), how
 often cross-attention appears, and the checkpoint (``owner/repo/file`` on the hub or a local path).
+Relative local paths are relative to the spec file. With the ``openai`` tag the tower gets QuickGELU as
+those weights need; for a local copy of the openai weights name the tower ``ViT-L-14-quickgelu``.
 """
 
 from __future__ import annotations
