@@ -157,3 +157,21 @@ def test_greedy_never_emits_a_banned_token_even_when_it_is_the_best():
 
     out = decode.greedy(logits, Fixed(), lambda s, t: logits, eos_id=9, max_new_tokens=3, banned=[4])
     assert all(4 not in row and len(row) == 3 for row in out)
+
+
+def test_decoded_text_is_cleaned_up_as_transformers_4_did_unless_the_tokenizer_says_not_to(tmp_path):
+    import json
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from flamingo_eval.models.flamingo.lm import clean_up_spaces, cleans_up_spaces
+
+    assert clean_up_spaces("a dog 's toy , is n't it ?") == "a dog's toy, isn't it?"
+    assert not cleans_up_spaces(AutoTokenizer.from_pretrained(GOLDEN / "lm-mpt"))  # says false explicitly
+    for f in (GOLDEN / "lm-mpt").glob("tokenizer*"):
+        shutil.copy(f, tmp_path / f.name)
+    cfg = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    del cfg["clean_up_tokenization_spaces"]  # like EleutherAI/gpt-neox-20b's config: unset
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(cfg))
+    assert cleans_up_spaces(AutoTokenizer.from_pretrained(tmp_path))

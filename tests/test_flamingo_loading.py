@@ -187,3 +187,22 @@ def test_spec_files_need_exactly_the_documented_keys(tmp_path):
         load_spec_file(str(spec))
     with pytest.raises(ConfigError, match="unknown model 'of-9'"):
         load_flamingo("of-9")
+
+
+def test_a_batch_without_any_image_generates_and_ranks(model):
+    text_only = Prompt([Chunk(None, "Output:a dog"), Chunk(None, "Output:")], "\n")
+    alone = model.generate([text_only], GenerationSettings(num_beams=3, max_new_tokens=4))
+    assert len(alone) == 1 and isinstance(alone[0], str)
+    with_image = model.generate([text_only, a_prompt()], GenerationSettings(num_beams=3, max_new_tokens=4))
+    assert with_image[0] == alone[0]  # a row without images is unaffected by its neighbour's images
+    assert model.rank([text_only], ["yes"])[0] == pytest.approx(model.rank([text_only, a_prompt()], ["yes"])[0], abs=1e-4)
+
+
+def test_vision_encoder_errors_are_one_clear_line(tmp_path):
+    spec = write_spec(tmp_path, str(MODEL / "checkpoint.pt"), vision_encoder="{name: ViT-Q-99, pretrained: null}")
+    with pytest.raises(ConfigError, match="unknown open_clip model 'ViT-Q-99'"):
+        load_flamingo(str(spec))
+    spec = write_spec(tmp_path, str(MODEL / "checkpoint.pt"), vision_encoder=f"{{name: 'local-dir:{tmp_path}/none'}}")
+    with pytest.raises(WeightsError, match="vision_encoder") as e:
+        load_flamingo(str(spec))
+    assert "\n" not in str(e.value)

@@ -59,6 +59,8 @@ CASES = [
     ("text_chunk_between_images", [("img1.png", "Output:a red car"), (None, "Output:a house"), ("img3.png", "Output:")], "\n"),
     ("memes", [("img3.png", "is an image with: 'hello' written on it. Is it hateful? Answer:no"),
                ("img0.png", "is an image with: 'world' written on it. Is it hateful? Answer:")], ""),
+    ("repeated_image", [("img2.png", "Output:birds in the sky"), ("img0.png", "Output:a man"), ("img2.png", "Output:")], "\n"),
+    ("text_only_query", [("img3.png", "Output:a red car"), (None, "Question:what color? Short answer:")], "\n"),
 ]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from flamingo_eval.errors import ConfigError, WeightsError
+from flamingo_eval.errors import ConfigError
 from flamingo_eval.models.base import GenerationSettings, ModelAdapter
 from flamingo_eval.models.flamingo import decode
 from flamingo_eval.models.flamingo.checkpoint import (
@@ -25,6 +25,8 @@ from flamingo_eval.models.flamingo.checkpoint import (
 from flamingo_eval.models.flamingo.lm import (
     END_OF_CHUNK,
     IMAGE,
+    clean_up_spaces,
+    cleans_up_spaces,
     load_language_model,
     load_tokenizer,
     resize_embeddings,
@@ -38,14 +40,19 @@ from flamingo_eval.prompt import Chunk, Image
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def build_flamingo(spec: ModelSpec) -> tuple[Flamingo, Any, Any, str]:
-    """(model in fp32 on CPU, tokenizer, image transform, checkpoint path) for a spec."""
+def build_flamingo(spec: ModelSpec, dtype: torch.dtype = torch.float32) -> tuple[Flamingo, Any, Any, str]:
+    """(model on CPU in ``dtype``, tokenizer, image transform, checkpoint path) for a spec.
+
+    The checkpoint is resolved first, so a missing file fails before minutes of LM loading, and
+    the LM is read directly in ``dtype`` (a 7B LM in bf16 never exists in fp32).
+    """
+    path = resolve_file(spec.checkpoint, "checkpoint", spec.base_dir)
     name = spec.vision_encoder["name"]
     if name.startswith("local-dir:"):
         name = "local-dir:" + spec.local(name.removeprefix("local-dir:"))
     visual, transform = load_vision(name, spec.local(spec.vision_encoder.get("pretrained")))
     tokenizer = load_tokenizer(spec.local(spec.tokenizer))
-    lm, family = load_language_model(spec.local(spec.lang_encoder))
+    lm, family = load_language_model(spec.local(spec.lang_encoder), dtype)
     vocab_before = lm.get_input_embeddings().weight.shape[0]
     resize_embeddings(lm, len(tokenizer))
     model = Flamingo(
@@ -56,14 +63,13 @@ def build_flamingo(spec: ModelSpec) -> tuple[Flamingo, Any, Any, str]:
         media_token_id=tokenizer.convert_tokens_to_ids(IMAGE),
         eoc_token_id=tokenizer.convert_tokens_to_ids(END_OF_CHUNK),
     )
-    path = resolve_file(spec.checkpoint, "checkpoint", spec.base_dir)
     must_have: set[str] = set()
     out_emb = lm.get_output_embeddings()
     if len(tokenizer) > vocab_before and out_emb is not None and out_emb.weight is not lm.get_input_embeddings().weight:
         # new output rows would be random: the checkpoint must provide them
         must_have = {k for k, p in model.named_parameters() if p is out_emb.weight}
     apply_checkpoint(model, read_state_dict(path), path, must_have)
-    model.eval()
+    model.to(dtype).eval()
     return model, tokenizer, transform, path
 
 
@@ -72,8 +78,8 @@ def load_flamingo(name_or_spec: str, device: str = "cpu", precision: str = "fp32
     if precision not in DTYPES:
         raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(DTYPES)}")
     spec = get_spec(name_or_spec)
-    model, tokenizer, transform, path = build_flamingo(spec)
-    model.to(device=device, dtype=DTYPES[precision])
+    model, tokenizer, transform, path = build_flamingo(spec, DTYPES[precision])
+    model.to(device=device)
     return FlamingoAdapter(model, tokenizer, transform, spec, path, device, precision)
 
 
@@ -144,7 +150,10 @@ class FlamingoAdapter(ModelAdapter):
 
     # ---- the contract -----------------------------------------------------------------------
     def generate(self, prompts: Sequence[list[Chunk]], settings: GenerationSettings) -> list[str]:
-        return self.tokenizer.batch_decode(self.generate_ids(prompts, settings), skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(
+            self.generate_ids(prompts, settings), skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
+        return [clean_up_spaces(t) for t in texts] if cleans_up_spaces(self.tokenizer) else texts
 
     @torch.inference_mode()
     def generate_ids(self, prompts: Sequence[list[Chunk]], settings: GenerationSettings) -> list[list[int]]:
@@ -205,4 +214,4 @@ class FlamingoAdapter(ModelAdapter):
         }
 
 
-__all__ = ["FlamingoAdapter", "build_flamingo", "load_flamingo", "WeightsError"]
+__all__ = ["FlamingoAdapter", "build_flamingo", "load_flamingo"]

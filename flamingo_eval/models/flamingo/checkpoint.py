@@ -74,11 +74,12 @@ def required_keys(model: nn.Module) -> set[str]:
     return {k for k in own if k.startswith("perceiver.") or ".gated_cross_attn_layer." in k} | {emb_key}
 
 
-def rename_keys(state: dict[str, torch.Tensor], renames: tuple[tuple[str, str], ...]) -> dict[str, torch.Tensor]:
+def rename_keys(state: dict[str, torch.Tensor], renames: tuple[tuple[str, str], ...], own: set[str]) -> dict[str, torch.Tensor]:
+    """Checkpoint names -> this transformers version's names, only where the model uses the new name."""
     out = {}
     for key, value in state.items():
         for old, new in renames:
-            if key.startswith(old):
+            if key.startswith(old) and key not in own and new + key[len(old):] in own:
                 key = new + key[len(old):]
                 break
         out[key] = value
@@ -89,7 +90,7 @@ def apply_checkpoint(model: nn.Module, state: dict[str, torch.Tensor], path: str
     """Load ``state`` into ``model``; missing, unexpected or mis-shaped keys are one WeightsError."""
     own = model.state_dict()
     state = {k: v for k, v in state.items() if not IGNORED.match(k)}
-    state = rename_keys(state, model.family.renames)
+    state = rename_keys(state, model.family.renames, set(own))
     missing = sorted((required_keys(model) | set(must_have)) - set(state))
     unexpected = sorted(set(state) - set(own))
     problems = []

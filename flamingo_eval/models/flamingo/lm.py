@@ -82,8 +82,13 @@ def set_attr(obj, dotted: str, value) -> None:
     setattr(get_attr(obj, head) if head else obj, last, value)
 
 
+MOSAIC_GPT = "mosaic_gpt"  # OpenFlamingo-3B's LM, mapped onto MPT (mosaic_gpt.py)
+
+
 def detect_family(config_dict: dict, where: str) -> Family:
     model_type = config_dict.get("model_type", "")
+    if model_type == MOSAIC_GPT:
+        return FAMILIES["mpt"]
     if model_type in FAMILIES:
         return FAMILIES[model_type]
     raise ConfigError(
@@ -104,14 +109,21 @@ def load_config_dict(path: str) -> dict:
     return config_dict
 
 
-def load_language_model(path: str) -> tuple[nn.Module, Family]:
-    """The causal LM in fp32 with its native transformers class (never remote code)."""
+def load_language_model(path: str, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, Family]:
+    """The causal LM with its native transformers class (never remote code)."""
     import transformers
 
-    family = detect_family(load_config_dict(path), path)
+    config_dict = load_config_dict(path)
+    family = detect_family(config_dict, path)
+    if config_dict.get("model_type") == MOSAIC_GPT:
+        from flamingo_eval.models.flamingo.mosaic_gpt import load_mosaic_gpt
+
+        return load_mosaic_gpt(path, config_dict).to(dtype), family
+    if family.name == "mpt":
+        check_mpt_config(config_dict, path)
     cls = getattr(transformers, family.model_class)
     try:
-        model = cls.from_pretrained(path, dtype=torch.float32)
+        model = cls.from_pretrained(path, dtype=dtype)
     except OSError as e:
         raise WeightsError(
             f"lang_encoder {path}: cannot load weights ({str(e).splitlines()[0]}); "
@@ -119,6 +131,24 @@ def load_language_model(path: str) -> tuple[nn.Module, Family]:
         ) from None
     model.eval()
     return model, family
+
+
+def check_mpt_config(config_dict: dict, where: str) -> None:
+    """transformers' MPT silently ignores some MPT options: refuse checkpoints that use them."""
+    attn = config_dict.get("attn_config") or {}
+    problems = []
+    if attn.get("qk_ln"):
+        problems.append("qk_ln")
+    if not attn.get("alibi", True):
+        problems.append("alibi=false")
+    if attn.get("alibi_bias_max", 8) != 8:
+        problems.append(f"alibi_bias_max={attn['alibi_bias_max']}")
+    if config_dict.get("no_bias", True) is False:
+        problems.append("no_bias=false")
+    if config_dict.get("logit_scale") is not None:
+        problems.append(f"logit_scale={config_dict['logit_scale']}")
+    if problems:
+        raise ConfigError(f"lang_encoder {where}: MPT options not supported by transformers' MPT: {', '.join(problems)}")
 
 
 def load_tokenizer(path: str):
@@ -142,6 +172,24 @@ def add_flamingo_tokens(tok) -> None:
     if tok.pad_token is None:
         tok.add_special_tokens({"pad_token": PAD})
     tok.padding_side = "left"
+
+
+# What transformers < 4.45 did to decoded text unless the tokenizer config said otherwise. OpenFlamingo's
+# published numbers were made that way (transformers 4.28-4.33); transformers 5 skips it for BPE.
+LEGACY_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                  (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+def cleans_up_spaces(tok) -> bool:
+    """Whether decoding removes spaces before punctuation: the config's value, else the old default (yes)."""
+    value = tok.init_kwargs.get("clean_up_tokenization_spaces")
+    return True if value is None else bool(value)
+
+
+def clean_up_spaces(text: str) -> str:
+    for before, after in LEGACY_CLEANUP:
+        text = text.replace(before, after)
+    return text
 
 
 def resize_embeddings(model: nn.Module, n_tokens: int) -> None:

@@ -2,6 +2,8 @@
 
 A spec names the open_clip vision tower, the LM and tokenizer (hub id or local directory), how
 often cross-attention appears, and the checkpoint (``owner/repo/file`` on the hub or a local path).
+Relative local paths are relative to the spec file. With the ``openai`` tag the tower gets QuickGELU as
+those weights need; for a local copy of the openai weights name the tower ``ViT-L-14-quickgelu``.
 """
 
 from __future__ import annotations
@@ -95,9 +97,8 @@ def load_spec_file(path: str) -> ModelSpec:
     for key in ("lang_encoder", "tokenizer", "checkpoint"):
         if not isinstance(data[key], str) or not data[key]:
             raise ConfigError(f"model spec {path}: {key} must be a hub id or a path")
-    name = os.path.splitext(os.path.basename(path))[0]
     return ModelSpec(
-        name=name,
+        name=path,
         lang_encoder=data["lang_encoder"],
         tokenizer=data["tokenizer"],
         cross_attn_every_n_layers=every_n,

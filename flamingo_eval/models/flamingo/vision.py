@@ -33,17 +33,13 @@ def load_vision(name: str, pretrained: str | None) -> tuple[nn.Module, Callable]
             model, _, val_transform = open_clip.create_model_and_transforms(
                 name, pretrained=pretrained or None, force_quick_gelu=quick_gelu
             )
-    except RuntimeError as e:
-        if "Model config" in str(e) or "not found" in str(e).lower() and "config" in str(e).lower():
-            raise ConfigError(f"vision_encoder: unknown open_clip model {name!r} ({e})") from None
+    except Exception as e:  # open_clip reports bad names, tags and failed downloads in many types
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
+        if isinstance(e, RuntimeError) and first.startswith("Model config"):
+            raise ConfigError(f"vision_encoder: unknown open_clip model {name!r}") from None
         raise WeightsError(
-            f"vision_encoder {name}/{pretrained}: cannot load weights ({e}); "
-            "point vision_encoder.pretrained at a local weights file"
-        ) from None
-    except (OSError, ValueError) as e:
-        raise WeightsError(
-            f"vision_encoder {name}/{pretrained}: cannot load weights ({e}); "
-            "point vision_encoder.pretrained at a local weights file"
+            f"vision_encoder {name} / {pretrained}: cannot load ({first}); "
+            "point vision_encoder.pretrained at a local weights file (or name at a local-dir:)"
         ) from None
     visual = model.visual
     if getattr(visual, "attn_pool", None) is not None or getattr(visual, "pool_type", "tok") != "tok":

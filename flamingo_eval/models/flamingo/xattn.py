@@ -46,7 +46,7 @@ class MaskedCrossAttention(nn.Module):
     def media_kv(self, media: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T_img, n, D_vis) latents -> keys, values of shape (B, heads, T_img * n, dim_head)."""
         b, t, n, _ = media.shape
-        k, v = self.to_kv(media.reshape(b, t * n, -1)).chunk(2, dim=-1)
+        k, v = self.to_kv(media.reshape(b, t * n, media.shape[-1])).chunk(2, dim=-1)
         k = k.view(b, t * n, self.heads, self.dim_head).transpose(1, 2)
         v = v.view(b, t * n, self.heads, self.dim_head).transpose(1, 2)
         return k, v
