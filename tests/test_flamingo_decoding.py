@@ -58,13 +58,21 @@ def test_cached_decoding_equals_decoding_by_definition(model, setting):
     assert len(set(map(tuple, want))) >= 3  # not degenerate: the prompts lead to different outputs
 
 
-def test_the_cases_include_rows_that_stop_early():
-    """On the GPT-NeoX golden model some rows reach <|endofchunk|> early and others run to the limit, so
-    the equality above covers per-row stopping in greedy and beam search alike."""
+def test_finished_queries_stop_costing_compute(monkeypatch):
+    """On the GPT-NeoX golden model some rows reach <|endofchunk|> early and others run to the limit (so the
+    equality above covers per-row stopping); rows of finished queries are no longer fed."""
     model = load_flamingo(str(GOLDEN / "gpt_neox-x2" / "spec.yaml"))
+    fed = []
+    extend = model.model.extend
+    monkeypatch.setattr(model.model, "extend", lambda state, tokens, *rest: fed.append(len(tokens)) or extend(state, tokens, *rest))
     for setting in ("greedy", "beam4_lp"):
-        lengths = {len(ids) for ids in model.generate_ids(prompts(), SETTINGS[setting])}
-        assert len(lengths) >= 3 and max(lengths) == SETTINGS[setting].max_new_tokens, setting
+        fed.clear()
+        settings = SETTINGS[setting]
+        lengths = [len(ids) for ids in model.generate_ids(prompts(), settings)]
+        assert len(set(lengths)) >= 3 and max(lengths) == settings.max_new_tokens, setting
+        assert fed == sorted(fed, reverse=True) and fed[-1] < fed[0] == 8 * settings.num_beams, setting
+        if setting == "greedy":  # exactly the rows still running
+            assert fed == [sum(n > t for n in lengths) for t in range(1, max(lengths))]
 
 
 @pytest.mark.parametrize("setting", ["greedy", "beam3"])
