@@ -20,7 +20,7 @@ Systems, one after another in this process (the reference in a subprocess with i
   reference  open_flamingo 2.0.1 Flamingo.generate (HF generate) on the same saved weights, as its
              evaluation calls it; run when /work/refvenv or $OPENFLAMINGO_VENV has it, else skipped
 
-    python bench/decode.py [--queries 8] [--shots 0 4 32] [--naive-queries 2]
+    python bench/decode.py [--queries 8] [--shots 0 4 32] [--naive-queries 1]
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--queries", type=int, default=8, help="queries per shot count (N)")
     ap.add_argument("--shots", type=int, nargs="+", default=[0, 4, 32])
-    ap.add_argument("--naive-queries", type=int, default=2, help="queries the naive decoder runs (0: skip it)")
+    ap.add_argument("--naive-queries", type=int, default=1, help="queries the naive decoder runs (0: skip it)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--layers", type=int, default=8)

@@ -100,7 +100,8 @@ def test_prompt_is_prefilled_once_per_query_and_never_copied_per_step(model, mon
     extend = model.model.extend
 
     def watch(state, tokens, *rest):
-        storage.append(state.cache.layers[0].keys.data_ptr())
+        layer = state.cache.layers[0]
+        storage.append((layer.keys.data_ptr(), getattr(layer, "suffix_keys", layer.keys).data_ptr()))
         return extend(state, tokens, *rest)
 
     monkeypatch.setattr(model.model, "extend", watch)
@@ -109,6 +110,17 @@ def test_prompt_is_prefilled_once_per_query_and_never_copied_per_step(model, mon
     assert rows_seen[0][0] == 3  # the prompt pass: one row per query, not per beam
     assert all(shape == (9, 1) for shape in rows_seen[1:])  # then one new token per beam
     assert len(storage) == 5 and len(set(storage)) == 1  # the cache grows in place: no per-step copy
+
+
+def test_mpt_beams_read_one_prompt_copy_per_query():
+    model = load_flamingo(str(GOLDEN / "mpt-x2" / "spec.yaml"))
+    ps = prompts()[:3]
+    ids, mask = model._pad_left(model._tokenize(ps))
+    _, state = model.model.prefill(ids, mask, model._images(ps), 3, 4)
+    model.model.extend(state, torch.full((9, 1), 5))
+    layer = state.cache.layers[0]
+    assert layer.keys.shape[:3] == (3, layer.keys.shape[1], ids.shape[1])  # the prompt: once per query
+    assert layer.suffix_keys.shape[0] == 9 and layer.filled == 1  # each beam: only what it generated
 
 
 def test_new_tokens_cross_attend_to_the_last_image_only(model):

@@ -6,6 +6,9 @@ per beam. Here the prompt is prefilled once per query; each layer then holds a b
 prompt plus the new tokens, the prompt written into every beam's row once (a broadcast from its query's
 row), new tokens written in place. Beams of one query share the same prompt, so a beam reorder only moves
 the generated suffix: rows never leave their query during beam search.
+
+``SharedPromptLayer`` goes further for attention code that knows it (mpt_attention.py): the prompt K/V
+stay one copy per query (the prefill's own tensors), and each beam owns only its generated suffix.
 """
 
 from __future__ import annotations
@@ -69,19 +72,83 @@ class BeamLayer(CacheLayerMixin):
             self.keys[:, :, start:end] = self.keys[beam_idx, :, start:end]
             self.values[:, :, start:end] = self.values[beam_idx, :, start:end]
 
-    def keep_rows(self, rows: torch.Tensor) -> None:
-        """Drop the other rows (finished queries), prompt included: a copy of what is kept."""
+    def keep(self, queries: torch.Tensor, rows: torch.Tensor) -> None:
+        """Drop the other queries (finished), prompt included: a copy of what is kept."""
         self.keys = self.keys[rows]
         self.values = self.values[rows]
 
 
-class BeamCache(Cache):
-    """A transformers ``Cache`` of ``BeamLayer``s: prefill with one row per query, then decode ``beams`` rows each."""
+class SharedPromptLayer(CacheLayerMixin):
+    """One layer: the prompt's K/V once per query, and (queries x beams) suffixes with room for new tokens.
 
-    def __init__(self, num_layers: int, beams: int, room: int):
-        super().__init__(layers=[BeamLayer(beams, room) for _ in range(num_layers)])
+    ``update`` serves the prefill only; decode steps go through ``append``, whose caller attends to the
+    prompt part once per query."""
+
+    is_sliding = False
+    is_compileable = False
+
+    def __init__(self, beams: int, room: int):
+        super().__init__()
+        self.beams = beams
+        self.room = room
+        self.length = 0
+        self.filled = 0  # suffix positions filled
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        self.dtype, self.device = key_states.dtype, key_states.device
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.is_initialized:
+            raise RuntimeError("SharedPromptLayer: decode steps must use append() (mpt_attention)")
+        self.lazy_initialization(key_states, value_states)
+        b, h, n, d = key_states.shape
+        self.keys, self.values = key_states, value_states
+        self.suffix_keys = key_states.new_empty((b * self.beams, h, self.room, d))
+        self.suffix_values = value_states.new_empty((b * self.beams, value_states.shape[1], self.room, value_states.shape[3]))
+        self.length = n
+        return key_states, value_states
+
+    def append(self, key_states: torch.Tensor, value_states: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Write new (rows, heads, t, dim) K/V; returns prompt keys, values (per query) and suffix keys, values (per row)."""
+        start, end = self.filled, self.filled + key_states.shape[2]
+        if end > self.room:
+            raise RuntimeError(f"KV cache full: {end} new positions needed, room for {self.room}")
+        self.suffix_keys[:, :, start:end] = key_states
+        self.suffix_values[:, :, start:end] = value_states
+        self.filled, self.length = end, self.length + key_states.shape[2]
+        return self.keys, self.values, self.suffix_keys[:, :, :end], self.suffix_values[:, :, :end]
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.length + query_length, 0
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def get_max_length(self) -> int:
+        return -1 if self.keys is None else self.keys.shape[2] + self.room
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        if self.filled:
+            self.suffix_keys[:, :, : self.filled] = self.suffix_keys[beam_idx, :, : self.filled]
+            self.suffix_values[:, :, : self.filled] = self.suffix_values[beam_idx, :, : self.filled]
+
+    def keep(self, queries: torch.Tensor, rows: torch.Tensor) -> None:
+        self.keys, self.values = self.keys[queries], self.values[queries]
+        self.suffix_keys, self.suffix_values = self.suffix_keys[rows], self.suffix_values[rows]
+
+
+class BeamCache(Cache):
+    """A transformers ``Cache`` for prefill with one row per query, then decoding ``beams`` rows each.
+
+    ``shared_prompt``: layers keep one prompt copy per query (for attention that reads it that way)."""
+
+    def __init__(self, num_layers: int, beams: int, room: int, shared_prompt: bool = False):
+        layer = SharedPromptLayer if shared_prompt else BeamLayer
+        super().__init__(layers=[layer(beams, room) for _ in range(num_layers)])
         self.beams = beams
 
-    def keep_rows(self, rows: torch.Tensor) -> None:
+    def keep_queries(self, queries: torch.Tensor) -> None:
+        rows = (queries[:, None] * self.beams + torch.arange(self.beams, device=queries.device)).flatten()
         for layer in self.layers:
-            layer.keep_rows(rows)
+            layer.keep(queries, rows)

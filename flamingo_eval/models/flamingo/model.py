@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from flamingo_eval.models.flamingo import mpt_attention
 from flamingo_eval.models.flamingo.kv_cache import BeamCache
 from flamingo_eval.models.flamingo.lm import CrossAttnState, Family, add_cross_attention, position_ids
 from flamingo_eval.models.flamingo.perceiver import PerceiverResampler
@@ -52,7 +53,7 @@ class DecodeState:
     def keep_queries(self, queries: torch.Tensor) -> None:
         """Drop every other query (all of them finished), so later steps compute only what is still running."""
         rows = (queries[:, None] * self.beams + torch.arange(self.beams, device=queries.device)).flatten()
-        self.cache.keep_rows(rows)
+        self.cache.keep_queries(queries)
         self.attention_mask = self.attention_mask[rows]
         self.last_image = [
             None if kv is None else LastImageKV(kv.keys[queries], kv.values[queries], kv.has_image[queries])
@@ -82,6 +83,9 @@ class Flamingo(nn.Module):
         self._xattn_blocks = add_cross_attention(
             lang_encoder, family, dim_visual, cross_attn_every_n_layers, self._xattn_state
         )
+        self._shared_prompt = family.name == "mpt"  # its attention reads one prompt copy per query
+        if self._shared_prompt:
+            mpt_attention.install(lang_encoder)
 
     @property
     def device(self) -> torch.device:
@@ -141,7 +145,7 @@ class Flamingo(nn.Module):
             raise ValueError("a prompt has more <image> tokens than images")
         per_image = [None if blk is None else blk.media_kv(images.latents[:, None]) for blk in self._xattn_blocks]
         segments = [None if kv is None else SegmentKV(kv[0], kv[1], images.index) for kv in per_image]
-        cache = BeamCache(len(self._xattn_blocks), beams, room)
+        cache = BeamCache(len(self._xattn_blocks), beams, room, self._shared_prompt)
         out = self._lm(input_ids, attention_mask, segments, text_time(media), cache, True, logits_to_keep=1)
         has_image = counts > 0
         last = images.index.gather(1, (counts - 1).clamp(min=0)[:, None])[:, 0].clamp(min=0)
