@@ -206,7 +206,8 @@ class FlamingoAdapter(ModelAdapter):
         opts = self._option_ids(options)
         ids, mask = self._pad_left(self._tokenize(prompts))
         longest = max(map(len, opts))
-        logits, state = self.model.prefill(ids, mask, self._images(prompts), len(opts), longest - 1)
+        rows_per_prompt = len(opts) if longest > 1 else 1  # single-token options need no continuation rows
+        logits, state = self.model.prefill(ids, mask, self._images(prompts), rows_per_prompt, longest - 1)
         first = torch.log_softmax(logits, dim=-1)  # (B, V): each option's first token
         scores = first[:, [o[0] for o in opts]].clone()  # (B, O)
         if longest > 1:

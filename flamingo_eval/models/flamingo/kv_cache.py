@@ -103,7 +103,8 @@ class SharedPromptLayer(CacheLayerMixin):
             raise RuntimeError("SharedPromptLayer: decode steps must use append() (mpt_attention)")
         self.lazy_initialization(key_states, value_states)
         b, h, n, d = key_states.shape
-        self.keys, self.values = key_states, value_states
+        # contiguous once here, or every decode step's matmul would copy these strided projections again
+        self.keys, self.values = key_states.contiguous(), value_states.contiguous()
         self.suffix_keys = key_states.new_empty((b * self.beams, h, self.room, d))
         self.suffix_values = value_states.new_empty((b * self.beams, value_states.shape[1], self.room, value_states.shape[3]))
         self.length = n

@@ -22,9 +22,26 @@ from flamingo_eval.models.flamingo.kv_cache import SharedPromptLayer
 
 def install(lang_encoder: nn.Module) -> None:
     """Replace the forward of every ``MptAttention`` in an ``MptForCausalLM`` (weights untouched)."""
+    shared = _LastBias()
     for block in lang_encoder.transformer.blocks:
         attn = block.decoder_layer.attn if hasattr(block, "decoder_layer") else block.attn
+        attn._last_bias = shared
         attn.forward = types.MethodType(forward, attn)
+
+
+class _LastBias:
+    """The (rows, heads, q, kv) bias of the current pass: every layer gets the same mask object, so the
+    bias is built once per pass, not once per layer."""
+
+    def __init__(self):
+        self.key: tuple | None = None
+        self.bias: torch.Tensor | None = None
+
+    def get(self, module: nn.Module, mask: torch.Tensor | None, kv_length: int, dtype: torch.dtype, device) -> torch.Tensor:
+        key = (mask, kv_length, dtype)
+        if self.key is None or self.key[0] is not mask or self.key[1:] != key[1:]:
+            self.key, self.bias = key, _bias(_alibi(module, kv_length, device), mask, dtype)
+        return self.bias
 
 
 def _alibi(module: nn.Module, kv_length: int, device: torch.device) -> torch.Tensor:
@@ -61,7 +78,7 @@ def forward(self, hidden_states, position_bias=None, past_key_values=None, atten
     else:
         if past_key_values is not None:
             k, v = past_key_values.update(k, v, self.layer_idx)
-        bias = _bias(_alibi(self, k.shape[2], q.device), attention_mask, q.dtype)
+        bias = self._last_bias.get(self, attention_mask, k.shape[2], q.dtype, q.device)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.softmax_scale)
     return self.out_proj(out.transpose(1, 2).reshape(rows, length, -1)), None
 
