@@ -6,8 +6,9 @@ at ``max_new_tokens``, and stops early with the ``early_stopping=False`` heurist
 The model is reached only through ``step(state, tokens) -> logits`` and ``state.reorder(rows)``,
 so a faster model pass can reuse these loops unchanged. A state that also has ``keep_queries(queries)``
 is told when queries are finished (greedy: a row emitted the stop token; beam search: no running beam
-can beat its finished hypotheses) and drops their rows, so later steps compute only what still runs;
-the results are the same, since a finished query's output can no longer change.
+can beat its finished hypotheses, or, with length_penalty <= 0, its best one) and drops their rows, so
+later steps compute only what still runs; the results are the same, since a finished query's output can
+no longer change.
 """
 
 from __future__ import annotations
@@ -131,10 +132,19 @@ def beam_search(
         improvable = improvable & (best_running > worst_finished).any(dim=-1, keepdim=True)
         if not improvable.any() or bool(ends.all()):
             break
-        if can_drop and not bool(improvable.all()):  # drop the finished queries; keep their best
-            for b in torch.nonzero(~improvable[:, 0]).flatten().tolist():
+        # With length_penalty <= 0 a score only falls as a sequence grows, so once the best running beam
+        # is below the best finished hypothesis the output (the best one) is settled, even if HF would run on
+        # to fill its other hypotheses: drop such queries too.
+        settled = ~improvable[:, 0]
+        if length_penalty <= 0:
+            settled = settled | (best_running[:, 0] < fin_scores[:, 0])
+        if can_drop and bool(settled.any()):  # drop the finished queries; keep their best
+            for b in torch.nonzero(settled).flatten().tolist():
                 results[alive[b]] = fin_seqs[b, 0, : int(fin_lens[b, 0])].tolist()
-            q = torch.nonzero(improvable[:, 0]).flatten()
+            q = torch.nonzero(~settled).flatten()
+            if len(q) == 0:
+                alive, batch = [], 0
+                break
             alive = [alive[b] for b in q.tolist()]
             run_scores, run_seqs, fin_scores, fin_seqs, fin_lens, fin_done, improvable = (
                 x[q] for x in (run_scores, run_seqs, fin_scores, fin_seqs, fin_lens, fin_done, improvable)
