@@ -175,3 +175,25 @@ def test_latent_cache_evicts_least_recently_used_past_its_byte_budget():
     view = torch.arange(8.0).view(4, 2)[1]  # a view of a larger tensor is stored as its own copy
     cache.put("v", view)
     assert cache.get("v").untyped_storage().nbytes() == 8
+
+
+@pytest.mark.parametrize("name", ["mpt-x2", "llama-x1"])
+def test_bf16_weights_decode_in_bf16_throughout(name, monkeypatch):
+    """The GPU configuration, run on CPU: bf16 weights (no fp32 master copy), caches and latents in bf16;
+    only logits are float32 (the search scores)."""
+    model = load_flamingo(str(GOLDEN / name / "spec.yaml"), precision="bf16")
+    assert {p.dtype for p in model.model.parameters()} == {torch.bfloat16}
+    seen = []
+    extend = model.model.extend
+
+    def watch(state, tokens, *rest):
+        seen.append({layer.keys.dtype for layer in state.cache.layers} | {kv.keys.dtype for kv in state.last_image if kv})
+        logits = extend(state, tokens, *rest)
+        seen.append({logits.dtype})
+        return logits
+
+    monkeypatch.setattr(model.model, "extend", watch)
+    out = model.generate_ids(prompts()[:3], GenerationSettings(num_beams=3, max_new_tokens=5))
+    assert len(out) == 3 and all(out) and model.model.media_token_id not in sum(out, [])
+    assert seen[0] == {torch.bfloat16} and seen[1] == {torch.float32}
+    assert {v.dtype for v in model.latent_cache._items.values()} == {torch.bfloat16}
