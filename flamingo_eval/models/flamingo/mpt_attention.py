@@ -79,7 +79,8 @@ def forward(self, hidden_states, position_bias=None, past_key_values=None, atten
         if past_key_values is not None:
             k, v = past_key_values.update(k, v, self.layer_idx)
         bias = self._last_bias.get(self, attention_mask, k.shape[2], q.dtype, q.device)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.softmax_scale)
+        dropout = self.attn_dropout_p if self.training else 0.0  # as transformers' MPT (a training forward)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout, scale=self.softmax_scale)
     return self.out_proj(out.transpose(1, 2).reshape(rows, length, -1)), None
 
 
