@@ -20,7 +20,11 @@ Systems, one after another in this process (the reference in a subprocess with i
   reference  open_flamingo 2.0.1 Flamingo.generate (HF generate) on the same saved weights, as its
              evaluation calls it; run when /work/refvenv or $OPENFLAMINGO_VENV has it, else skipped
 
-    python bench/decode.py [--queries 8] [--shots 0 4 32] [--naive-queries 1]
+Columns: samples/s = queries per second; tokens/s = new tokens in the returned outputs per second; "vs"
+columns are samples/s ratios. Every system runs on the same number of torch threads (default 1: on the
+2 shared cores of the dev machine more threads oversubscribe and timings become noise).
+
+    python bench/decode.py [--queries 8] [--shots 0 4 32] [--naive-queries 1] [--threads 1]
 """
 
 from __future__ import annotations
