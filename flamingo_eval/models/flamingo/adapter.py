@@ -1,8 +1,9 @@
 """The bundled Flamingo behind the harness's ModelAdapter contract.
 
 Prompts are rendered as OpenFlamingo renders them (render.py), tokenised with left padding and no
-truncation; images go through the open_clip val transform, are encoded once per distinct key in a
-call, and condition the LM through per-layer cross-attention K/V.
+truncation; images go through the open_clip val transform and are encoded once per distinct key for
+the adapter's lifetime (latent_cache.py). Generation prefills each prompt once and decodes with the
+project's greedy / beam search (decode.py) over the cached model pass (model.py prefill/extend).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from flamingo_eval.models.flamingo.checkpoint import (
     read_state_dict,
     resolve_file,
 )
+from flamingo_eval.models.flamingo.latent_cache import LatentCache
 from flamingo_eval.models.flamingo.lm import (
     END_OF_CHUNK,
     IMAGE,
@@ -31,13 +33,15 @@ from flamingo_eval.models.flamingo.lm import (
     load_tokenizer,
     resize_embeddings,
 )
-from flamingo_eval.models.flamingo.model import Flamingo
+from flamingo_eval.models.flamingo.model import Flamingo, PromptImages
 from flamingo_eval.models.flamingo.presets import ModelSpec, get_spec
 from flamingo_eval.models.flamingo.render import render
 from flamingo_eval.models.flamingo.vision import load_vision
 from flamingo_eval.prompt import Chunk, Image
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+LATENT_CACHE_BYTES = 2 << 30  # 16k images of OpenFlamingo-9B latents (64 x 1024 bf16); a 2048-item pool fits
+ENCODE_BATCH = 64
 
 
 def build_flamingo(spec: ModelSpec, dtype: torch.dtype = torch.float32) -> tuple[Flamingo, Any, Any, str]:
@@ -84,7 +88,17 @@ def load_flamingo(name_or_spec: str, device: str = "cpu", precision: str = "fp32
 
 
 class FlamingoAdapter(ModelAdapter):
-    def __init__(self, model: Flamingo, tokenizer, transform, spec: ModelSpec, checkpoint_path: str, device: str, precision: str):
+    def __init__(
+        self,
+        model: Flamingo,
+        tokenizer,
+        transform,
+        spec: ModelSpec,
+        checkpoint_path: str,
+        device: str,
+        precision: str,
+        latent_cache_bytes: int = LATENT_CACHE_BYTES,
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.transform = transform
@@ -94,6 +108,7 @@ class FlamingoAdapter(ModelAdapter):
         self.device = device
         self.precision = precision
         self._sha256: str | None = None
+        self.latent_cache = LatentCache(latent_cache_bytes)
 
     # ---- text -------------------------------------------------------------------------------
     def render(self, prompt: list[Chunk]) -> str:
@@ -127,26 +142,38 @@ class FlamingoAdapter(ModelAdapter):
 
     # ---- images -----------------------------------------------------------------------------
     def latents(self, images: Sequence[Image]) -> dict[str, torch.Tensor]:
-        """Perceiver latents per distinct image key (the hook a persistent vision cache replaces)."""
-        unique: dict[str, Image] = {}
+        """Perceiver latents per distinct image key; only keys not seen before (or evicted) are encoded."""
+        out: dict[str, torch.Tensor | None] = {}
         for im in images:
-            unique.setdefault(im.key, im)
-        if not unique:
-            return {}
-        pixels = torch.stack([self.transform(im.load()) for im in unique.values()])
-        return dict(zip(unique, self.model.encode_images(pixels), strict=True))
+            if im.key not in out:
+                out[im.key] = self.latent_cache.get(im.key)
+        missing = [im for im in {im.key: im for im in images}.values() if out[im.key] is None]
+        for i in range(0, len(missing), ENCODE_BATCH):
+            batch = missing[i : i + ENCODE_BATCH]
+            pixels = torch.stack([self.transform(im.load()) for im in batch])
+            for im, lat in zip(batch, self.model.encode_images(pixels), strict=True):
+                out[im.key] = lat
+                self.latent_cache.put(im.key, lat)
+        return out
 
-    def _media(self, prompts: Sequence[list[Chunk]]) -> torch.Tensor:
-        """(B, T_max, n, D) latents per row, zero-padded where a row has fewer images (never attended)."""
+    def _images(self, prompts: Sequence[list[Chunk]]) -> PromptImages:
         per_row = [[c.image for c in p if c.image is not None] for p in prompts]
         lat = self.latents([im for row in per_row for im in row])
-        n, dim = self.model.perceiver.num_latents, self.model.perceiver.latents.shape[1]
+        position = {key: i for i, key in enumerate(lat)}
         t_max = max((len(r) for r in per_row), default=0)
-        media = torch.zeros((len(prompts), t_max, n, dim), device=self.model.device, dtype=self.model.dtype)
+        index = torch.full((len(prompts), t_max), -1, dtype=torch.long)
         for b, row in enumerate(per_row):
-            for t, im in enumerate(row):
-                media[b, t] = lat[im.key]
-        return media
+            index[b, : len(row)] = torch.tensor([position[im.key] for im in row], dtype=torch.long)
+        n, dim = self.model.perceiver.latents.shape
+        stacked = torch.stack(list(lat.values())) if lat else torch.zeros((0, n, dim))
+        return PromptImages(stacked.to(self.model.device, self.model.dtype), index.to(self.model.device))
+
+    def _media(self, prompts: Sequence[list[Chunk]]) -> torch.Tensor:
+        """(B, T_max, n, D) latents per row, zero-padded where a row has fewer images: what ``Flamingo.forward``
+        (the uncached full pass) takes."""
+        images = self._images(prompts)
+        media = images.latents[images.index.clamp(min=0)]
+        return media * (images.index >= 0)[:, :, None, None].to(media.dtype)
 
     # ---- the contract -----------------------------------------------------------------------
     def generate(self, prompts: Sequence[list[Chunk]], settings: GenerationSettings) -> list[str]:
@@ -164,10 +191,8 @@ class FlamingoAdapter(ModelAdapter):
         if k < 1 or settings.max_new_tokens < 1:
             raise ConfigError(f"generation needs num_beams >= 1 and max_new_tokens >= 1, got {settings}")
         ids, mask = self._pad_left(self._tokenize(prompts))
-        media = self._media(prompts)
-        if k > 1:
-            ids, mask, media = (x.repeat_interleave(k, dim=0) for x in (ids, mask, media))
-        logits, state = self.model.prefill(ids, mask, self.model.media_kv(media))
+        # positional: tests wrap prefill/extend with *args shims
+        logits, state = self.model.prefill(ids, mask, self._images(prompts), k, settings.max_new_tokens)
         common = dict(
             eos_id=self.model.eoc_token_id,
             max_new_tokens=settings.max_new_tokens,
@@ -177,28 +202,33 @@ class FlamingoAdapter(ModelAdapter):
         if k == 1:
             return decode.greedy(logits, state, self.model.extend, **common)
         return decode.beam_search(
-            logits, state, self.model.extend, num_beams=k, length_penalty=settings.length_penalty, **common
+            logits.repeat_interleave(k, dim=0), state, self.model.extend, num_beams=k,
+            length_penalty=settings.length_penalty, **common,
         )
 
     @torch.inference_mode()
     def rank(self, prompts: Sequence[list[Chunk]], options: Sequence[str]) -> list[list[float]]:
+        """One prefill per prompt; the options continue it (one row each), their first token scored from the
+        prompt's last logits, so single-token options ("yes"/"no") cost no extra pass."""
         if not prompts:
             return []
         opts = self._option_ids(options)
-        prompt_rows = self._tokenize(prompts)
-        rows = [p + o for p in prompt_rows for o in opts]
-        ids, mask = self._pad_left(rows)
-        media = self._media(prompts).repeat_interleave(len(opts), dim=0)
-        logits = self.model(ids, mask, self.model.media_kv(media))
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        width = ids.shape[1]
-        scores = []
-        for r in range(len(rows)):
-            o = opts[r % len(opts)]
-            pos = torch.arange(width - len(o) - 1, width - 1, device=logp.device)
-            target = torch.tensor(o, device=logp.device)
-            scores.append(float(logp[r, pos, target].sum()))
-        return [scores[i * len(opts) : (i + 1) * len(opts)] for i in range(len(prompts))]
+        ids, mask = self._pad_left(self._tokenize(prompts))
+        longest = max(map(len, opts))
+        rows_per_prompt = len(opts) if longest > 1 else 1  # single-token options need no continuation rows
+        logits, state = self.model.prefill(ids, mask, self._images(prompts), rows_per_prompt, longest - 1)
+        first = torch.log_softmax(logits, dim=-1)  # (B, V): each option's first token
+        scores = first[:, [o[0] for o in opts]].clone()  # (B, O)
+        if longest > 1:
+            pad = self.tokenizer.pad_token_id  # after an option's end: causal, so never seen by its tokens
+            rest = torch.tensor([o[:-1] + [pad] * (longest - len(o)) for o in opts], device=ids.device)
+            later = self.model.extend(state, rest.repeat(len(prompts), 1), True)  # (B*O, longest-1, V)
+            logp = torch.log_softmax(later, dim=-1).view(len(prompts), len(opts), longest - 1, -1)
+            for j, o in enumerate(opts):
+                if len(o) > 1:
+                    target = torch.tensor(o[1:], device=logp.device)
+                    scores[:, j] += logp[:, j, torch.arange(len(o) - 1), target].sum(-1)
+        return scores.tolist()
 
     def describe(self) -> dict[str, Any]:
         if self._sha256 is None:

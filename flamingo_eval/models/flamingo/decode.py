@@ -4,7 +4,11 @@ beam search keeps 2 x num_beams candidates per step, finishes hypotheses at the 
 at ``max_new_tokens``, and stops early with the ``early_stopping=False`` heuristic.
 
 The model is reached only through ``step(state, tokens) -> logits`` and ``state.reorder(rows)``,
-so a faster model pass can reuse these loops unchanged.
+so a faster model pass can reuse these loops unchanged. A state that also has ``keep_queries(queries)``
+is told when queries are finished (greedy: a row emitted the stop token; beam search: no running beam
+can beat its finished hypotheses, or, with length_penalty <= 0, its best one) and drops their rows, so
+later steps compute only what still runs; the results are the same, since a finished query's output can
+no longer change.
 """
 
 from __future__ import annotations
@@ -39,15 +43,21 @@ def greedy(
     """Argmax decoding per row; a row stops after emitting ``eos_id`` (kept in its output)."""
     rows = first_logits.shape[0]
     out: list[list[int]] = [[] for _ in range(rows)]
+    alive = torch.arange(rows)  # the output row of each state row
     running = torch.ones(rows, dtype=torch.bool)
+    can_drop = hasattr(state, "keep_queries")
     logits = first_logits
     for t in range(max_new_tokens):
         tokens = _process(logits, t, eos_id, min_new_tokens, banned).argmax(dim=-1).cpu()
-        for r in torch.nonzero(running).flatten().tolist():
-            out[r].append(int(tokens[r]))
+        for i in torch.nonzero(running).flatten().tolist():
+            out[int(alive[i])].append(int(tokens[i]))
         running &= tokens != eos_id
         if t + 1 == max_new_tokens or not running.any():
             break
+        if can_drop and not running.all():
+            keep = torch.nonzero(running).flatten()
+            state.keep_queries(keep.to(first_logits.device))
+            alive, running, tokens = alive[keep], running[keep], tokens[keep]
         tokens = torch.where(running, tokens, torch.full_like(tokens, eos_id))
         logits = step(state, tokens[:, None].to(first_logits.device))
     return out
@@ -82,6 +92,9 @@ def beam_search(
     improvable = torch.ones((batch, 1), dtype=torch.bool, device=dev)
     first_k = torch.arange(width, device=dev) < k
     batch_offset = (torch.arange(batch, device=dev) * k)[:, None]
+    alive = list(range(batch))  # the query of each state query
+    results: list[list[int]] = [[] for _ in range(batch)]
+    can_drop = hasattr(state, "keep_queries")
 
     logits = first_logits
     for t in range(max_new_tokens):
@@ -119,7 +132,29 @@ def beam_search(
         improvable = improvable & (best_running > worst_finished).any(dim=-1, keepdim=True)
         if not improvable.any() or bool(ends.all()):
             break
+        # With length_penalty <= 0 a score only falls as a sequence grows, so once the best running beam
+        # is below the best finished hypothesis the output (the best one) is settled, even if HF would run on
+        # to fill its other hypotheses: drop such queries too.
+        settled = ~improvable[:, 0]
+        if length_penalty <= 0:
+            settled = settled | (best_running[:, 0] < fin_scores[:, 0])
+        if can_drop and bool(settled.any()):  # drop the finished queries; keep their best
+            for b in torch.nonzero(settled).flatten().tolist():
+                results[alive[b]] = fin_seqs[b, 0, : int(fin_lens[b, 0])].tolist()
+            q = torch.nonzero(~settled).flatten()
+            if len(q) == 0:
+                alive, batch = [], 0
+                break
+            alive = [alive[b] for b in q.tolist()]
+            run_scores, run_seqs, fin_scores, fin_seqs, fin_lens, fin_done, improvable = (
+                x[q] for x in (run_scores, run_seqs, fin_scores, fin_seqs, fin_lens, fin_done, improvable)
+            )
+            src_rows = (src_rows.view(batch, k)[q] - batch_offset[q] + batch_offset[: len(q)]).flatten()
+            batch, batch_offset = len(q), batch_offset[: len(q)]
+            state.keep_queries(q)
         state.reorder(src_rows)
         logits = step(state, run_seqs[:, :, -1].reshape(-1, 1))
 
-    return [fin_seqs[b, 0, : int(fin_lens[b, 0])].tolist() for b in range(batch)]
+    for b in range(batch):
+        results[alive[b]] = fin_seqs[b, 0, : int(fin_lens[b, 0])].tolist()
+    return results

@@ -2,12 +2,40 @@
 
 Parameter names match OpenFlamingo's checkpoints. The media keys/values are a separate step
 (``media_kv``) so a caller can compute them once per image and reuse them for every decode step.
+
+Three ways to give a block its media, all computing OpenFlamingo's function:
+- ``(keys, values)`` over every image of each row, masked by token time (the plain full forward);
+- ``SegmentKV``: each image's K/V once, and each ``<image>`` segment of a prompt attends only to its own
+  image's latents (prefill: no L x (T_img * n) masked matrix);
+- ``LastImageKV``: per query, the K/V of its last image only, shared by its beams (decode: a new token
+  can only see the last image, and ``<image>`` is never generated).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+@dataclass
+class SegmentKV:
+    """K/V of each distinct image (U, heads, n, dim_head), and per prompt which image its t-th ``<image>`` shows."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    image_index: torch.Tensor  # (B, T_max) long into U; -1 past a prompt's last image
+
+
+@dataclass
+class LastImageKV:
+    """Per query, its last image's K/V (Q, heads, n, dim_head); the rows fed are Q x (rows per query)."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    has_image: torch.Tensor  # (Q,) bool: a prompt without images gets no attention output
 
 
 def feed_forward(dim: int, mult: int = 4) -> nn.Sequential:
@@ -51,7 +79,11 @@ class MaskedCrossAttention(nn.Module):
         v = v.view(b, t * n, self.heads, self.dim_head).transpose(1, 2)
         return k, v
 
-    def forward(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], times: torch.Tensor, n_latents: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kv, times: torch.Tensor, n_latents: int) -> torch.Tensor:
+        if isinstance(kv, LastImageKV):
+            return self._last_image(x, kv)
+        if isinstance(kv, SegmentKV):
+            return self._segments(x, kv, times)
         k, v = kv
         b, length, _ = x.shape
         q = self.to_q(self.norm(x)).view(b, length, self.heads, self.dim_head).transpose(1, 2)
@@ -68,6 +100,39 @@ class MaskedCrossAttention(nn.Module):
         out = (attn @ v).transpose(1, 2).reshape(b, length, -1)
         return self.to_out(out)
 
+    def _segments(self, x: torch.Tensor, kv: SegmentKV, times: torch.Tensor) -> torch.Tensor:
+        """Pack each (prompt, image) segment's tokens as one query block against that image's n keys."""
+        b, length, _ = x.shape
+        q = self.to_q(self.norm(x))
+        out = torch.zeros_like(q)
+        valid = times > 0
+        if kv.keys.shape[0] == 0 or not bool(valid.any()):
+            return self.to_out(out)
+        t_max = kv.image_index.shape[1]
+        present = (kv.image_index >= 0).flatten()
+        compact = present.long().cumsum(0) - 1  # segment (row, t) -> packed index
+        seg = compact[(torch.arange(b, device=x.device)[:, None] * t_max + times - 1)[valid]]
+        flat = torch.arange(b * length, device=x.device).view(b, length)[valid]
+        n_seg = int(present.sum())
+        start = torch.full((n_seg,), b * length, device=x.device, dtype=torch.long).scatter_reduce(0, seg, flat, "amin")
+        within = flat - start[seg]  # times never decrease, so a segment's tokens are contiguous
+        packed = q.new_zeros((n_seg, int(within.max()) + 1, q.shape[-1]))
+        packed[seg, within] = q[valid]
+        images = kv.image_index.flatten()[present]
+        packed = packed.view(n_seg, -1, self.heads, self.dim_head).transpose(1, 2)
+        att = F.scaled_dot_product_attention(packed, kv.keys[images], kv.values[images], scale=self.scale)
+        out[valid] = att.transpose(1, 2).reshape(n_seg, -1, q.shape[-1])[seg, within]
+        return self.to_out(out)
+
+    def _last_image(self, x: torch.Tensor, kv: LastImageKV) -> torch.Tensor:
+        """Rows of one query (its beams) are one query block against its last image: no per-beam K/V copy."""
+        rows, length, _ = x.shape
+        queries = kv.keys.shape[0]
+        q = self.to_q(self.norm(x)).view(queries, -1, self.heads, self.dim_head).transpose(1, 2)
+        att = F.scaled_dot_product_attention(q, kv.keys, kv.values, scale=self.scale)
+        att = att * kv.has_image.to(att.dtype)[:, None, None, None]
+        return self.to_out(att.transpose(1, 2).reshape(rows, length, -1))
+
 
 class GatedCrossAttentionBlock(nn.Module):
     """x + tanh(attn_gate) * xattn(x); then x + tanh(ff_gate) * FF(x). The FF applies to every token."""
@@ -82,6 +147,6 @@ class GatedCrossAttentionBlock(nn.Module):
     def media_kv(self, media: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.attn.media_kv(media)
 
-    def forward(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], times: torch.Tensor, n_latents: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kv, times: torch.Tensor, n_latents: int) -> torch.Tensor:
         x = self.attn(x, kv, times, n_latents) * self.attn_gate.tanh() + x
         return self.ff(x) * self.ff_gate.tanh() + x
