@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from flamingo_eval.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,19 @@ def result(tmp_path, stem, out="runs"):
 
 def answers(samples):
     return {(s["seed"], s["id"]): s["answer"] for s in samples}
+
+
+def same_answers(a, b):
+    """Generated text must match exactly; option probabilities to float noise (summation order
+    follows the batch shape, ~1e-7), which cannot move a score."""
+    x, y = answers(a), answers(b)
+    assert x.keys() == y.keys()
+    for key in x:
+        if isinstance(x[key], float):
+            assert x[key] == pytest.approx(y[key], rel=1e-5), key
+        else:
+            assert x[key] == y[key], key
+    return True
 
 
 def test_the_bare_form_runs_an_evaluation(tmp_path, capsys):
@@ -71,7 +86,7 @@ def test_scores_are_identical_at_batch_sizes_1_and_4(tmp_path):
     for stem in ("vqav2_2shot_random", "hateful_memes_2shot_random"):
         a, sa = result(tmp_path, stem, out="bs1")
         b, sb = result(tmp_path, stem, out="bs4")
-        assert a["trials"] == b["trials"] and answers(sa) == answers(sb)
+        assert a["trials"] == b["trials"] and same_answers(sa, sb)
 
 
 def _cli(*args):
@@ -125,7 +140,7 @@ def test_a_run_killed_with_sigkill_resumes_without_recomputing(tmp_path):
     for stem in ("vqav2_0shot_random", "vqav2_2shot_random", "coco_0shot_random", "coco_2shot_random"):
         a, sa = result(tmp_path, stem)
         b, sb = result(tmp_path, stem, out="fresh")
-        assert a["trials"] == b["trials"] and answers(sa) == answers(sb)
+        assert a["trials"] == b["trials"] and same_answers(sa, sb)
 
 
 # ---- bad input: one line on stderr, a non-zero exit, no traceback ----------------------------------------
