@@ -243,3 +243,9 @@ def test_java_missing_for_cider_is_one_line(tmp_path):
                        env=env, capture_output=True, text=True)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "Java" in r.stderr and "apt-get install" in r.stderr
+
+
+def test_a_prompt_longer_than_the_model_context_is_one_line(tmp_path, capsys):
+    # the tiny MPT has 256 ALiBi positions; four memes demonstrations do not fit
+    line = one_line_error(capsys, run_cli(tmp_path, "--task", "hateful_memes", "--shots", "4"))
+    assert "exceeds" in line and "context of 256 tokens" in line and "fewer shots" in line

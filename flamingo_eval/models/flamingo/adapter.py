@@ -114,13 +114,23 @@ class FlamingoAdapter(ModelAdapter):
     def render(self, prompt: list[Chunk]) -> str:
         return render(prompt)
 
-    def _tokenize(self, prompts: Sequence[list[Chunk]]) -> list[list[int]]:
+    def context_length(self) -> int | None:
+        """How many positions the language model has (MPT's ALiBi table, rotary models' trained range)."""
+        config = self.model.lang_encoder.config
+        return getattr(config, "max_seq_len", None) or getattr(config, "max_position_embeddings", None)
+
+    def _tokenize(self, prompts: Sequence[list[Chunk]], following: int = 0) -> list[list[int]]:
+        """Token ids per prompt; ``following`` tokens (generation, options) must still fit the context."""
         rows = []
+        limit = self.context_length()
         for prompt in prompts:
             ids = self.tokenizer(render(prompt))["input_ids"]
             n_images = sum(1 for c in prompt if c.image is not None)
             if ids.count(self.model.media_token_id) != n_images:
                 raise ConfigError(f"prompt text contains a literal {IMAGE!r}: {render(prompt)[:80]!r}")
+            if limit and len(ids) + following > limit:
+                raise ConfigError(f"a prompt of {len(ids)} tokens plus {following} more exceeds {self.name}'s "
+                                  f"context of {limit} tokens; use fewer shots")
             rows.append(ids)
         return rows
 
@@ -190,7 +200,7 @@ class FlamingoAdapter(ModelAdapter):
         k = settings.num_beams
         if k < 1 or settings.max_new_tokens < 1:
             raise ConfigError(f"generation needs num_beams >= 1 and max_new_tokens >= 1, got {settings}")
-        ids, mask = self._pad_left(self._tokenize(prompts))
+        ids, mask = self._pad_left(self._tokenize(prompts, settings.max_new_tokens))
         # positional: tests wrap prefill/extend with *args shims
         logits, state = self.model.prefill(ids, mask, self._images(prompts), k, settings.max_new_tokens)
         common = dict(
@@ -213,8 +223,8 @@ class FlamingoAdapter(ModelAdapter):
         if not prompts:
             return []
         opts = self._option_ids(options)
-        ids, mask = self._pad_left(self._tokenize(prompts))
         longest = max(map(len, opts))
+        ids, mask = self._pad_left(self._tokenize(prompts, longest))
         rows_per_prompt = len(opts) if longest > 1 else 1  # single-token options need no continuation rows
         logits, state = self.model.prefill(ids, mask, self._images(prompts), rows_per_prompt, longest - 1)
         first = torch.log_softmax(logits, dim=-1)  # (B, V): each option's first token
