@@ -190,9 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="of-toy on generated toy data: all tasks, 0/4 shots, random and RICES, leaderboard")
     p.add_argument("--data-root", help="toy data root (default: generated on first use in the cache)")
     p.add_argument("--toy-seed", type=int, default=0, help="seed of the generated toy data")
-    p.add_argument("--num-samples", type=int, default=24,
-                   help="a deterministic subsample of N items per task (default 24: about 3 minutes on 2 CPU cores; "
-                        "0 for all)")
+    p.add_argument("--num-samples", type=int, default=0,
+                   help="a deterministic subsample of N items per task (default 0: all 100, about a minute on 2 CPU cores)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--output-dir", default="results/runs/demo")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
