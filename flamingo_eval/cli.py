@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flamingo_eval.errors import UserError
 
-SUBCOMMANDS = ("run", "ls", "score", "index", "leaderboard", "regress")
+SUBCOMMANDS = ("run", "ls", "score", "index", "leaderboard", "regress", "demo")
 
 
 def parse_data_overrides(items: Sequence[str] | None) -> dict[str, str]:
@@ -117,6 +117,14 @@ def cmd_regress(args: argparse.Namespace) -> int:
     return regress(args.baseline, args.current, args.tolerance)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flamingo_eval.toy.demo import run_demo
+
+    run_demo(args.output_dir, args.data_root, num_samples=args.num_samples or None, seed=args.toy_seed,
+             batch_size=args.batch_size, progress=not args.quiet)
+    return 0
+
+
 def _none(value: str | None) -> str | None:
     return None if value in (None, "", "none", "None", "null") else value
 
@@ -183,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--current", nargs="+", required=True)
     p.add_argument("--tolerance", type=float, default=0.5, help="allowed absolute drop (default 0.5)")
     p.set_defaults(func=cmd_regress)
+
+    p = sub.add_parser("demo", help="of-toy on generated toy data: all tasks, 0/4 shots, random and RICES, leaderboard")
+    p.add_argument("--data-root", help="toy data root (default: generated on first use in the cache)")
+    p.add_argument("--toy-seed", type=int, default=0, help="seed of the generated toy data")
+    p.add_argument("--num-samples", type=int, default=0,
+                   help="a deterministic subsample of N items per task (default 0: all 100, about a minute on 2 CPU cores)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--output-dir", default="results/runs/demo")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

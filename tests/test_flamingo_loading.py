@@ -161,7 +161,7 @@ def test_vision_without_ln_post_is_what_the_goldens_check(model):
 
 
 def test_presets_are_the_released_models():
-    assert set(PRESETS) == {"of-3b", "of-3b-instruct", "of-4b", "of-4b-instruct", "of-9b"}
+    assert set(PRESETS) == {"of-3b", "of-3b-instruct", "of-4b", "of-4b-instruct", "of-9b", "of-toy"}
     s = PRESETS["of-9b"].summary()
     assert set(s) == {"description", "lang_encoder", "tokenizer", "cross_attn_every_n_layers", "checkpoint", "vision_encoder"}
     assert (s["lang_encoder"], s["cross_attn_every_n_layers"]) == ("anas-awadalla/mpt-7b", 4)

@@ -166,3 +166,17 @@ class Flamingo(nn.Module):
         keep = 0 if all_logits else 1
         logits = self._lm(tokens, state.attention_mask, state.last_image, times, state.cache, True, keep).logits
         return logits.float() if all_logits else logits[:, -1, :].float()
+
+    def forward_train(
+        self, pixels: torch.Tensor, media_index: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Grad-enabled logits (B, L, V) for training: the inference methods above run without autograd.
+
+        ``pixels`` (N, 3, H, W) holds each distinct image once; ``media_index`` (B, T_img) picks row b's
+        t-th image from it (-1 where a row has fewer images; those latents are zeros and never attended).
+        """
+        latents = self.perceiver(patch_tokens(self.vision_encoder, pixels))
+        media = latents[media_index.clamp(min=0)] * (media_index >= 0)[..., None, None].to(latents.dtype)
+        kv = [None if blk is None else blk.media_kv(media) for blk in self._xattn_blocks]
+        times = text_time(input_ids == self.media_token_id)
+        return self._lm(input_ids, attention_mask, kv, times, None, False).logits

@@ -70,6 +70,15 @@ PRESETS: dict[str, ModelSpec] = {
 }
 
 
+# The toy Flamingo trained by ``python -m flamingo_eval.toy.train`` and shipped in the package (a few MB).
+TOY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "toy")
+PRESETS["of-toy"] = ModelSpec(
+    "of-toy", "lm", "lm", 2, "checkpoint.pt", vision_encoder={"name": "local-dir:vit", "pretrained": None},
+    description="toy Flamingo trained on the generated toy tasks (python -m flamingo_eval.toy.train)",
+    base_dir=TOY_DIR,
+)
+
+
 def load_spec_file(path: str) -> ModelSpec:
     """A model spec YAML with exactly the keys in SPEC_KEYS."""
     import yaml

@@ -1,0 +1,129 @@
+"""Interleaved image-text training sequences built from the toy TRAIN splits with the project's prompts.
+
+Each sequence is exactly what evaluation feeds the model, plus the query's answer and
+``<|endofchunk|>``: a task's prompt builder output for 0-4 shots (0 shots = two text-only
+demonstrations, as the harness evaluates), rendered as the bundled Flamingo renders it. Half the
+sequences take random demonstrations, half the most similar images (most similar last, as RICES
+orders them), so the model learns to use demonstrations that share the query's answer. Similarity
+here is on downscaled pixels: cheap, and close to what a CLIP encoder sees in the toy world.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from flamingo_eval.data.sample import Sample
+from flamingo_eval.models.flamingo.lm import END_OF_CHUNK
+from flamingo_eval.models.flamingo.render import render
+from flamingo_eval.prompt_builder import build_prompt, demo_answer, effective_shots
+from flamingo_eval.task import TaskSpec
+
+MAX_SHOTS = 4
+ANSWER_WEIGHT = 4.0  # the query's answer (what evaluation scores) counts this much more than other text
+NEIGHBOURS = 16  # similar-image demonstrations are drawn from this many nearest neighbours
+
+
+@dataclass
+class TaskPool:
+    """One task's training split with its images preprocessed once and its nearest neighbours."""
+
+    task: TaskSpec
+    samples: list[Sample]
+    pixels: torch.Tensor  # (N, 3, H, W), the model's image transform applied
+    neighbours: list[list[int]]  # per sample, pool indices by decreasing similarity (itself excluded)
+
+
+def load_pool(task: TaskSpec, data_root: str, transform) -> TaskPool:
+    """Read the task's demonstration split through the real reader and preprocess its images."""
+    from flamingo_eval.data import load_split
+
+    samples = list(load_split(task, "demo", data_root))
+    pixels = torch.stack([transform(s.image.load()) for s in samples])
+    feats = torch.nn.functional.adaptive_avg_pool2d(pixels, 8).flatten(1)
+    feats = torch.nn.functional.normalize(feats - feats.mean(0), dim=1)
+    sim = feats @ feats.T
+    keys = [s.image.key for s in samples]
+    same = torch.tensor([[a == b for b in keys] for a in keys]) if len(set(keys)) < len(keys) else torch.eye(len(keys))
+    sim = sim.masked_fill(same.bool(), -2.0)
+    order = sim.topk(min(NEIGHBOURS, len(samples) - 1), dim=1).indices
+    return TaskPool(task, samples, pixels, order.tolist())
+
+
+def target(task: TaskSpec, sample: Sample, rng: random.Random) -> str:
+    """The query's answer to learn: any reference caption, the VQA majority answer, or the label's option."""
+    if task.kind == "caption":
+        return rng.choice(sample.answers).strip()
+    if task.kind == "vqa":
+        return Counter(sample.answers).most_common(1)[0][0]
+    return demo_answer(task, sample)
+
+
+@dataclass
+class Example:
+    """One training sequence: its text, where the query's answer starts, and each image's (task, pool index)."""
+
+    text: str
+    answer_start: int  # character offset of the query's answer in ``text``
+    images: list[tuple[int, int]]
+
+
+def make_example(pools: Sequence[TaskPool], rng: random.Random) -> Example:
+    """A random task, query, shot count (0-4) and demonstration choice (random or similar images)."""
+    t = rng.randrange(len(pools))
+    pool = pools[t]
+    q = rng.randrange(len(pool.samples))
+    shots = rng.randint(0, MAX_SHOTS)
+    k = effective_shots(shots)
+    if rng.random() < 0.5:
+        picked = rng.sample([i for i in range(len(pool.samples)) if i != q], k)
+    else:
+        near = sorted(rng.sample(range(len(pool.neighbours[q])), k))  # keep similarity order
+        picked = [pool.neighbours[q][j] for j in reversed(near)]  # most similar last
+    prompt = build_prompt(pool.task, [pool.samples[i] for i in picked], pool.samples[q], demo_images=shots > 0)
+    prefix = render(prompt)
+    images = [(t, i) for i in picked] if shots > 0 else []
+    return Example(prefix + target(pool.task, pool.samples[q], rng) + END_OF_CHUNK, len(prefix), images + [(t, q)])
+
+
+@dataclass
+class Batch:
+    pixels: torch.Tensor  # distinct images of the batch
+    media_index: torch.Tensor  # (B, T_img) into pixels, -1 for none
+    input_ids: torch.Tensor  # (B, L), right-padded
+    attention_mask: torch.Tensor
+    labels: torch.Tensor  # (B, L), -100 where no loss
+    weights: torch.Tensor  # (B, L) loss weight per label: 0 where none, ANSWER_WEIGHT on the query's answer
+
+
+def collate(examples: Sequence[Example], pools: Sequence[TaskPool], tokenizer, media_token_id: int) -> Batch:
+    """Tokenise and pad; the loss covers the text after each row's first image, as OpenFlamingo trains."""
+    distinct: dict[tuple[int, int], int] = {}
+    for ex in examples:
+        for ref in ex.images:
+            distinct.setdefault(ref, len(distinct))
+    pixels = torch.stack([pools[t].pixels[i] for t, i in distinct])
+    t_max = max(len(ex.images) for ex in examples)
+    media_index = torch.full((len(examples), t_max), -1, dtype=torch.long)
+    for b, ex in enumerate(examples):
+        media_index[b, : len(ex.images)] = torch.tensor([distinct[r] for r in ex.images])
+    rows = [tokenizer(ex.text)["input_ids"] for ex in examples]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, : len(r)] = torch.tensor(r)
+        mask[b, : len(r)] = 1
+    is_media = ids == media_token_id
+    after_first_image = (is_media.long().cumsum(1) > 0) & ~is_media
+    in_loss = after_first_image & mask.bool()
+    labels = ids.masked_fill(~in_loss, -100)
+    weights = in_loss.float()
+    for b, ex in enumerate(examples):  # word-level tokens: the prefix tokenises alone as inside the text
+        start = len(tokenizer(ex.text[: ex.answer_start])["input_ids"])
+        weights[b, start : len(rows[b])] *= ANSWER_WEIGHT
+    return Batch(pixels, media_index, ids, mask, labels, weights)
