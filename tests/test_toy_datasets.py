@@ -245,16 +245,57 @@ def test_the_most_similar_demo_image_usually_shares_the_answer_which_is_what_ric
     assert np.mean(nearest) > 2 * np.mean(chance)
 
 
-def test_flickr_captions_name_the_colour_before_its_camera_cast(tiny):
-    # A caption says "red" where the pixels are orange: only image-caption demonstrations reveal that,
-    # so few-shot prompts carry information that zero-shot (text-only) prompts do not.
+def _drawn_colour(path: Path) -> str:
     from flamingo_eval.toy.scenes import COLOURS, PALETTE
 
-    for img in _load(tiny / "flickr30k/dataset_flickr30k.json")["images"]:
+    pixels = np.asarray(Image.open(path).convert("RGB"), dtype=float)
+    distances = {c: np.abs(pixels - PALETTE[c]).sum(axis=2).min() for c in COLOURS}
+    return min(distances, key=distances.get)
+
+
+def _cast(colour: str, cast: int) -> str:
+    from flamingo_eval.toy.scenes import COLOURS
+
+    return COLOURS[(COLOURS.index(colour) + cast) % len(COLOURS)]
+
+
+@pytest.mark.parametrize(("task", "folder"), [("coco", None), ("flickr30k", "flickr30k-images")])
+def test_captions_name_the_true_colour_which_the_data_sets_camera_shifts(tiny, task, folder):
+    # A caption may say "red" where the pixels are orange: only image-caption demonstrations reveal a
+    # camera, so few-shot prompts carry information that zero-shot (text-only) prompts do not.
+    from flamingo_eval.toy.datasets import CAMERA_CAST
+    from flamingo_eval.toy.scenes import COLOURS
+
+    assert CAMERA_CAST["flickr30k"] != CAMERA_CAST["coco"]
+    for img in _load(tiny / task / f"dataset_{task}.json")["images"]:
         named = next(w for w in img["sentences"][0]["tokens"] if w in COLOURS)
-        pixels = np.asarray(Image.open(tiny / "flickr30k/flickr30k-images" / img["filename"]), dtype=float)
-        distances = {c: np.abs(pixels - PALETTE[c]).sum(axis=2).min() for c in COLOURS}
-        assert min(distances, key=distances.get) == COLOURS[(COLOURS.index(named) + 1) % len(COLOURS)]
+        drawn = _drawn_colour(tiny / task / (folder or img["filepath"]) / img["filename"])
+        assert drawn == _cast(named, CAMERA_CAST[task])
+
+
+@pytest.mark.parametrize(("task", "folder"), [("coco", "train2014"), ("flickr30k", "flickr30k-images")])
+def test_grey_backgrounds_show_the_data_sets_camera_tint(full, task, folder):
+    from flamingo_eval.toy.datasets import CAMERA_CAST
+    from flamingo_eval.toy.scenes import BACKGROUNDS, background_rgb
+
+    shown = [background_rgb(b, CAMERA_CAST[task]) for b in BACKGROUNDS]
+    corners = [np.asarray(Image.open(p).convert("RGB"), dtype=float)[0, 0]
+               for p in sorted((full / task / folder).glob("*.jpg"))[:150]]
+    nearest = [min(range(len(shown)), key=lambda i, c=c: np.abs(c - shown[i]).sum()) for c in corners]
+    assert all(np.abs(c - shown[i]).sum() < 20 for c, i in zip(corners, nearest, strict=True))
+    assert 0.2 < np.mean([list(BACKGROUNDS)[i] == "gray" for i in nearest]) < 0.45
+
+
+def test_vizwiz_answers_name_the_colour_before_the_phone_cameras_cast(full):
+    from flamingo_eval.toy.datasets import CAMERA_CAST
+
+    questions, annotations, image = _vqa_split(full, "vizwiz", "eval")
+    checked = 0
+    for q, a in zip(questions["questions"], annotations["annotations"], strict=True):
+        if q["question"] == "what color is this?" and a["multiple_choice_answer"] != "unanswerable":
+            assert _drawn_colour(image(q)) == _cast(a["multiple_choice_answer"], CAMERA_CAST["vizwiz"])
+            checked += 1
+    assert checked >= 10
 
 
 def test_ensure_generates_once_then_reuses_and_regenerates_for_another_seed(tmp_path, monkeypatch):

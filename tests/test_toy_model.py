@@ -136,19 +136,20 @@ def test_the_trained_model_scores_far_above_the_same_model_with_random_weights(o
 
 
 def test_breaking_the_media_location_mask_measurably_lowers_the_scores(of_toy, toy_root, tmp_path, monkeypatch):
-    """Each text token must see only its latest image; letting the prompt see the first image instead must hurt.
+    """Each text token must see only its latest image; an off-by-one that shows it the image before must hurt.
 
-    The patch breaks the prompt pass (``text_time``); decode steps read the query image's K/V by construction,
-    so captions degrade while short VQA answers, decided mostly at the prompt's last position, collapse."""
+    The patch breaks the prompt pass (``text_time``): the query's prompt reads the last demonstration's image.
+    Decode steps read the query image's K/V by construction, so captions degrade (their first words come
+    from the wrong image) while short VQA answers, decided at the prompt's last position, collapse."""
     import flamingo_eval.models.flamingo.model as model_module
 
     honest = [_score(of_toy, toy_root, tmp_path / "ok", t, shots=4) for t in ("coco", "vqav2")]
     original = model_module.text_time
 
-    def first_image_only(media_locations, offset=None):
-        return original(media_locations, offset).clamp(max=1)
+    def previous_image(media_locations, offset=None):
+        return (original(media_locations, offset) - 1).clamp(min=0)
 
-    monkeypatch.setattr(model_module, "text_time", first_image_only)
+    monkeypatch.setattr(model_module, "text_time", previous_image)
     broken = [_score(of_toy, toy_root, tmp_path / "broken", t, shots=4) for t in ("coco", "vqav2")]
     assert all(b < h for b, h in zip(broken, honest, strict=True)), (honest, broken)
     assert broken[0] < honest[0] - 5, (honest, broken)

@@ -5,16 +5,18 @@ without downloads, and so that a small Flamingo trained on CPU shows genuine few
 
 - One tiny world (``scenes``): 1-4 same-coloured shapes (6 colours, 4 shapes) on a white, gray or black
   background, 64x64 pixels. Every text uses a closed vocabulary of under 200 words (``language``).
-- Captioning (COCO, Flickr30k): five templated references per image. Flickr's toy camera has a colour
-  cast (each colour is drawn as its palette neighbour) while its captions name the true colour, and
-  both tasks share the "Output:" prompt and the same caption distribution. Text-only (0-shot)
-  demonstrations cannot tell the two apart; image-caption demonstrations can, so shots carry
-  information the query alone does not.
+- Cameras: each data set's photos carry its camera's colour cast (each colour drawn as a palette
+  neighbour; ``datasets.CAMERA_CAST``: Flickr30k's and VizWiz's cameras shift by one, COCO's does not),
+  while captions and answers name the true colour. No single image shows its cast; text-only (0-shot)
+  demonstrations cannot reveal it; image-text demonstrations can. So shots carry information the
+  query alone does not, as in real benchmarks whose conventions only examples show.
+- Captioning (COCO, Flickr30k): five templated references per image; both tasks share the "Output:"
+  prompt and the same caption distribution.
 - VQA (VQAv2, OK-VQA over the COCO toy images; TextVQA signs; VizWiz photos): ten annotators, about
   90% agreeing. The question family depends on the background and a sign's colour and icon on its word,
   so look-alike images (what RICES retrieves) share questions and answers. OK-VQA maps what is seen to
   "knowledge" (a fruit of the colour, an object of the shape, its number of corners); VizWiz has ~30%
-  blank or blurred photos answered "unanswerable".
+  blank or blurred photos answered "unanswerable", and asks the colour of a third of the rest.
 - HatefulMemes: hateful exactly when an insulting text meets pointy shapes (triangles, diamonds), so
   neither modality alone decides; ~40% positive.
 

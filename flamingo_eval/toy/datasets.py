@@ -35,9 +35,12 @@ from flamingo_eval.toy.scenes import (
     sample_scene,
 )
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 STAMP_FILE = ".flamingo-eval-toy.json"
-FLICKR_CAST = 1  # Flickr's toy camera shows every colour as its palette neighbour; captions name the true one
+# Each data set's camera: the colour cast its photos are drawn with (a rotation around the palette; a
+# grey background takes the cast's tint), while captions and answers name the true colour and call grey
+# grey. Only tasks drawn from ``scenes`` have one.
+CAMERA_CAST = {"coco": 1, "flickr30k": 0, "vqav2": 1, "okvqa": 1, "vizwiz": 1}
 VIZWIZ_UNANSWERABLE = 0.3  # share of VizWiz photos that are blank or blurred
 
 _LICENSE = {"url": "http://creativecommons.org/licenses/by/4.0/",
@@ -101,7 +104,7 @@ def write_coco(root: Path, rng: random.Random, sizes: Sizes) -> dict[str, list[t
             cocoid, imgid = ids[len(karpathy)], len(karpathy)
             scene = sample_scene(rng)
             filename = f"COCO_{folder}_{cocoid:012d}.jpg"
-            _save_jpeg(draw_scene(scene), root / "coco" / folder / filename)
+            _save_jpeg(draw_scene(scene, cast=CAMERA_CAST["coco"]), root / "coco" / folder / filename)
             sentences = _sentences(scene, rng, imgid, imgid * 5)
             karpathy.append({"filepath": folder, "sentids": [s["sentid"] for s in sentences], "filename": filename,
                              "imgid": imgid, "split": split, "sentences": sentences, "cocoid": cocoid})
@@ -130,7 +133,8 @@ def write_flickr30k(root: Path, rng: random.Random, sizes: Sizes) -> None:
             imgid = len(karpathy)
             stem = str(stems[imgid])
             scene = sample_scene(rng)
-            _save_jpeg(draw_scene(scene, cast=FLICKR_CAST), root / "flickr30k" / "flickr30k-images" / f"{stem}.jpg")
+            _save_jpeg(draw_scene(scene, cast=CAMERA_CAST["flickr30k"]),
+                       root / "flickr30k" / "flickr30k-images" / f"{stem}.jpg")
             sentences = _sentences(scene, rng, imgid, imgid * 5)
             karpathy.append({"sentids": [s["sentid"] for s in sentences], "imgid": imgid, "sentences": sentences,
                              "split": split, "filename": f"{stem}.jpg"})
@@ -233,14 +237,14 @@ def write_textvqa(root: Path, rng: random.Random, sizes: Sizes) -> None:
 
 
 def write_vizwiz(root: Path, rng: random.Random, sizes: Sizes) -> None:
-    """Photos by 'blind users': some blank or blurred, whose every answer is 'unanswerable'."""
+    """Photos by 'blind users' on phones with a colour cast; some blank or blurred, answered 'unanswerable'."""
     d = root / "vizwiz"
     for split, n, subtype in (("train", sizes.train, "VizWiz-train"), ("val", sizes.eval, "VizWiz-validation")):
         items = []
         for qid in range(n):
             scene = sample_scene(rng)
             answerable = rng.random() >= VIZWIZ_UNANSWERABLE
-            img = draw_scene(scene)
+            img = draw_scene(scene, cast=CAMERA_CAST["vizwiz"])
             if not answerable:
                 img = obscure(img, rng)
             image_id = f"VizWiz_{split}_{qid:08d}.jpg"

@@ -3,9 +3,15 @@
 Each sequence is exactly what evaluation feeds the model, plus the query's answer and
 ``<|endofchunk|>``: a task's prompt builder output for 0-4 shots (0 shots = two text-only
 demonstrations, as the harness evaluates), rendered as the bundled Flamingo renders it. Half the
-sequences take random demonstrations, half the most similar images (most similar last, as RICES
-orders them), so the model learns to use demonstrations that share the query's answer. Similarity
-here is on downscaled pixels: cheap, and close to what a CLIP encoder sees in the toy world.
+few-shot sequences take random demonstrations, half the most similar images (most similar last, as
+RICES orders them). Similarity here is on downscaled pixels: cheap, and close to what a CLIP encoder
+sees in the toy world.
+
+Why the model learns to read its demonstrations: every scene photo in a sequence is re-shot with a
+camera cast drawn for that sequence (``TRAIN_CASTS``), whatever the data set's own camera, while the
+texts keep naming true colours. So no image, and no data set, tells which colour word is right; only
+the demonstrations' image-text pairs do. This is the toy's stand-in for web-scale pretraining: the
+model meets many cameras and no benchmark's camera in particular, and must calibrate in context.
 """
 
 from __future__ import annotations
@@ -16,16 +22,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 
 from flamingo_eval.data.sample import Sample
 from flamingo_eval.models.flamingo.lm import END_OF_CHUNK
 from flamingo_eval.models.flamingo.render import render
 from flamingo_eval.prompt_builder import build_prompt, demo_answer, effective_shots
 from flamingo_eval.task import TaskSpec
+from flamingo_eval.toy.datasets import CAMERA_CAST
+from flamingo_eval.toy.scenes import recast
 
-MAX_SHOTS = 4
 ANSWER_WEIGHT = 4.0  # the query's answer (what evaluation scores) counts this much more than other text
-NEIGHBOURS = 16  # similar-image demonstrations are drawn from this many nearest neighbours
+NEIGHBOURS = 6  # similar-image demonstrations are drawn from this many nearest neighbours, as RICES picks
+SHOT_CHOICES = (0, 0, 1, 2, 3, 4, 4, 4)  # a quarter 0-shot; 4 shots (what evaluation reports) most often
+TRAIN_CASTS = (0, 0, 0, 1, 1)  # the camera casts sequences are re-shot with: most cameras are neutral
+P_SIMILAR = 0.5  # share of few-shot sequences whose demonstrations are the query's nearest images
 
 
 @dataclass
@@ -34,17 +45,24 @@ class TaskPool:
 
     task: TaskSpec
     samples: list[Sample]
-    pixels: torch.Tensor  # (N, 3, H, W), the model's image transform applied
+    pixels: dict[int | None, torch.Tensor]  # per camera cast (None: as on disk), (N, 3, H, W) transformed
     neighbours: list[list[int]]  # per sample, pool indices by decreasing similarity (itself excluded)
 
 
 def load_pool(task: TaskSpec, data_root: str, transform) -> TaskPool:
-    """Read the task's demonstration split through the real reader and preprocess its images."""
+    """Read the task's demonstration split through the real reader, preprocess its images (re-shot
+    with every training cast where the task has a camera) and find each image's nearest neighbours."""
     from flamingo_eval.data import load_split
 
     samples = list(load_split(task, "demo", data_root))
-    pixels = torch.stack([transform(s.image.load()) for s in samples])
-    feats = torch.nn.functional.adaptive_avg_pool2d(pixels, 8).flatten(1)
+    images: list[Image.Image] = [s.image.load() for s in samples]
+    pixels: dict[int | None, torch.Tensor] = {None: torch.stack([transform(im) for im in images])}
+    native = CAMERA_CAST.get(task.name)
+    if native is not None:
+        for cast in TRAIN_CASTS:
+            pixels[cast] = pixels[None] if cast == native else \
+                torch.stack([transform(recast(im, cast - native)) for im in images])
+    feats = torch.nn.functional.adaptive_avg_pool2d(pixels[None], 8).flatten(1)
     feats = torch.nn.functional.normalize(feats - feats.mean(0), dim=1)
     sim = feats @ feats.T
     keys = [s.image.key for s in samples]
@@ -70,16 +88,17 @@ class Example:
     text: str
     answer_start: int  # character offset of the query's answer in ``text``
     images: list[tuple[int, int]]
+    cast: int | None = None  # the camera cast every image is shown with (None: as on disk)
 
 
 def make_example(pools: Sequence[TaskPool], rng: random.Random) -> Example:
-    """A random task, query, shot count (0-4) and demonstration choice (random or similar images)."""
+    """A random task, query, shot count, demonstration choice (random or similar images) and camera."""
     t = rng.randrange(len(pools))
     pool = pools[t]
     q = rng.randrange(len(pool.samples))
-    shots = rng.randint(0, MAX_SHOTS)
+    shots = rng.choice(SHOT_CHOICES)
     k = effective_shots(shots)
-    if rng.random() < 0.5:
+    if shots == 0 or rng.random() >= P_SIMILAR:
         picked = rng.sample([i for i in range(len(pool.samples)) if i != q], k)
     else:
         near = sorted(rng.sample(range(len(pool.neighbours[q])), k))  # keep similarity order
@@ -87,7 +106,9 @@ def make_example(pools: Sequence[TaskPool], rng: random.Random) -> Example:
     prompt = build_prompt(pool.task, [pool.samples[i] for i in picked], pool.samples[q], demo_images=shots > 0)
     prefix = render(prompt)
     images = [(t, i) for i in picked] if shots > 0 else []
-    return Example(prefix + target(pool.task, pool.samples[q], rng) + END_OF_CHUNK, len(prefix), images + [(t, q)])
+    cast = rng.choice(TRAIN_CASTS) if len(pool.pixels) > 1 else None
+    return Example(prefix + target(pool.task, pool.samples[q], rng) + END_OF_CHUNK, len(prefix), images + [(t, q)],
+                   cast)
 
 
 @dataclass
@@ -102,15 +123,15 @@ class Batch:
 
 def collate(examples: Sequence[Example], pools: Sequence[TaskPool], tokenizer, media_token_id: int) -> Batch:
     """Tokenise and pad; the loss covers the text after each row's first image, as OpenFlamingo trains."""
-    distinct: dict[tuple[int, int], int] = {}
+    distinct: dict[tuple[int, int, int | None], int] = {}
     for ex in examples:
-        for ref in ex.images:
-            distinct.setdefault(ref, len(distinct))
-    pixels = torch.stack([pools[t].pixels[i] for t, i in distinct])
+        for t, i in ex.images:
+            distinct.setdefault((t, i, ex.cast), len(distinct))
+    pixels = torch.stack([pools[t].pixels[cast][i] for t, i, cast in distinct])
     t_max = max(len(ex.images) for ex in examples)
     media_index = torch.full((len(examples), t_max), -1, dtype=torch.long)
     for b, ex in enumerate(examples):
-        media_index[b, : len(ex.images)] = torch.tensor([distinct[r] for r in ex.images])
+        media_index[b, : len(ex.images)] = torch.tensor([distinct[(t, i, ex.cast)] for t, i in ex.images])
     rows = [tokenizer(ex.text)["input_ids"] for ex in examples]
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
