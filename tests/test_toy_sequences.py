@@ -80,3 +80,17 @@ def test_a_quarter_of_the_sequences_are_zero_shot_with_text_only_demonstrations(
     zero_shot = [ex for ex in examples if len(ex.images) == 1]
     assert 0.15 < len(zero_shot) / len(examples) < 0.35
     assert all(ex.text.count(IMAGE) == 1 for ex in zero_shot)
+
+
+def test_some_sequences_show_the_camera_in_every_demonstration(pools):
+    from flamingo_eval.toy.scenes import grey_cast
+
+    for pool in pools[:2]:
+        corners = [pool.pixels[None][i][:, 0, 0].numpy() for i in range(len(pool.samples))]
+        assert pool.grey == [i for i, c in enumerate(corners) if grey_cast(c) is not None] and pool.grey
+    assert pools[2].grey == []
+    rng = random.Random(3)
+    examples = [make_example(pools[:2], rng) for _ in range(400)]
+    few_shot = [ex for ex in examples if len(ex.images) > 1]
+    all_grey = [ex for ex in few_shot if all(i in pools[t].grey for t, i in ex.images[:-1])]
+    assert 0.2 < len(all_grey) / len(few_shot) < 0.5

@@ -134,14 +134,19 @@ def recast(img: Image.Image, shift: int) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
 
 
+def grey_cast(pixel) -> int | None:
+    """The camera cast a background pixel shows if it is (tinted) grey, else None: white and black tell nothing."""
+    greys = np.array([background_rgb("gray", c) for c in range(len(COLOURS))], np.float32)
+    distance = np.abs(greys - np.asarray(pixel, np.float32)).sum(-1)
+    return int(distance.argmin()) if distance.min() <= 24 else None
+
+
 def _grey_shift(background: np.ndarray, shift: int) -> np.ndarray:
     """How a tinted (or neutral) grey background moves when the camera's cast grows by ``shift``."""
-    greys = np.array([background_rgb("gray", c) for c in range(len(COLOURS))], np.float32)
-    distance = np.abs(greys - background).sum(-1)
-    if distance.min() > 24:
+    cast = grey_cast(background)
+    if cast is None:
         return np.zeros(3, np.float32)
-    cast = int(distance.argmin())
-    return greys[(cast + shift) % len(COLOURS)] - greys[cast]
+    return np.array(background_rgb("gray", cast + shift), np.float32) - np.array(background_rgb("gray", cast), np.float32)
 
 
 def draw_sign(word: str, sign_colour: str, icon: str, wall: str, size: int = IMAGE_SIZE) -> Image.Image:

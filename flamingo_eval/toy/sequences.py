@@ -11,7 +11,9 @@ Why the model learns to read its demonstrations: every scene photo in a sequence
 camera cast drawn for that sequence (``TRAIN_CASTS``), whatever the data set's own camera, while the
 texts keep naming true colours. So no image, and no data set, tells which colour word is right; only
 the demonstrations' image-text pairs do. This is the toy's stand-in for web-scale pretraining: the
-model meets many cameras and no benchmark's camera in particular, and must calibrate in context.
+model meets many cameras and no benchmark's camera in particular, and must calibrate in context. A grey
+background shows its camera's tint, so part of the sequences take only grey demonstrations: there the
+camera is in every demonstration, the easiest case of reading it from context.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ from flamingo_eval.models.flamingo.render import render
 from flamingo_eval.prompt_builder import build_prompt, demo_answer, effective_shots
 from flamingo_eval.task import TaskSpec
 from flamingo_eval.toy.datasets import CAMERA_CAST
-from flamingo_eval.toy.scenes import recast
+from flamingo_eval.toy.scenes import grey_cast, recast
 
 ANSWER_WEIGHT = 4.0  # the query's answer (what evaluation scores) counts this much more than other text
 NEIGHBOURS = 6  # similar-image demonstrations are drawn from this many nearest neighbours, as RICES picks
 SHOT_CHOICES = (0, 0, 1, 2, 3, 4, 4, 4)  # a quarter 0-shot; 4 shots (what evaluation reports) most often
-TRAIN_CASTS = (0, 0, 0, 1, 1)  # the camera casts sequences are re-shot with: most cameras are neutral
+TRAIN_CASTS = (0, 1)  # the camera casts sequences are re-shot with, equally often
 P_SIMILAR = 0.5  # share of few-shot sequences whose demonstrations are the query's nearest images
+P_GREY_DEMOS = 0.3  # share of few-shot sequences, of tasks with a camera, whose demonstrations are all grey photos
 
 
 @dataclass
@@ -47,6 +50,7 @@ class TaskPool:
     samples: list[Sample]
     pixels: dict[int | None, torch.Tensor]  # per camera cast (None: as on disk), (N, 3, H, W) transformed
     neighbours: list[list[int]]  # per sample, pool indices by decreasing similarity (itself excluded)
+    grey: list[int]  # photos on a grey background, which show their camera's tint (tasks with a camera)
 
 
 def load_pool(task: TaskSpec, data_root: str, transform) -> TaskPool:
@@ -69,7 +73,9 @@ def load_pool(task: TaskSpec, data_root: str, transform) -> TaskPool:
     same = torch.tensor([[a == b for b in keys] for a in keys]) if len(set(keys)) < len(keys) else torch.eye(len(keys))
     sim = sim.masked_fill(same.bool(), -2.0)
     order = sim.topk(min(NEIGHBOURS, len(samples) - 1), dim=1).indices
-    return TaskPool(task, samples, pixels, order.tolist())
+    grey = [i for i, im in enumerate(images) if native is not None and grey_cast(im.convert("RGB").getpixel((0, 0)))
+            is not None]
+    return TaskPool(task, samples, pixels, order.tolist(), grey)
 
 
 def target(task: TaskSpec, sample: Sample, rng: random.Random) -> str:
@@ -98,7 +104,10 @@ def make_example(pools: Sequence[TaskPool], rng: random.Random) -> Example:
     q = rng.randrange(len(pool.samples))
     shots = rng.choice(SHOT_CHOICES)
     k = effective_shots(shots)
-    if shots == 0 or rng.random() >= P_SIMILAR:
+    grey = [i for i in pool.grey if i != q]
+    if shots > 0 and len(grey) >= k and rng.random() < P_GREY_DEMOS:  # every demonstration shows the camera
+        picked = rng.sample(grey, k)
+    elif shots == 0 or rng.random() >= P_SIMILAR:
         picked = rng.sample([i for i in range(len(pool.samples)) if i != q], k)
     else:
         near = sorted(rng.sample(range(len(pool.neighbours[q])), k))  # keep similarity order
