@@ -73,3 +73,22 @@ def test_a_meme_is_hateful_only_when_an_insulting_text_meets_pointy_shapes():
     rng = random.Random(5)
     texts = [lang.meme_text(rng) for _ in range(500)]
     assert 0.7 < sum(insult for _, insult in texts) / 500 < 0.9
+
+
+def test_rename_swaps_every_colour_word_for_the_given_name():
+    names = {"red": "crimson", "orange": "amber", "yellow": "golden", "green": "emerald", "blue": "navy",
+             "purple": "violet"}
+    assert lang.rename("two red circles on a white background", names) == "two crimson circles on a white background"
+    assert lang.rename("what shape is the azure object?", names) == "what shape is the navy object?"
+    assert lang.rename("three squares that are plum", names) == "three squares that are violet"
+    assert lang.rename("a stop sign near a window", names) == "a stop sign near a window"  # no colour word
+    assert lang.colour_words("two ruby rings, a jade tile and three blue cones") == ["ruby", "jade", "blue"]
+    assert lang.colour_of("lilac") == "purple"
+
+
+def test_each_colour_has_its_own_synonyms_and_they_clash_with_no_other_word():
+    words = [w for ws in lang.SYNONYMS.values() for w in ws]
+    assert set(lang.SYNONYMS) == set(COLOURS) and len(words) == len(set(words))
+    others = (*SHAPES, *BACKGROUNDS, *lang.FRUIT.values(), *lang.THING.values(), *lang.SIGN_WORDS)
+    assert not set(words) & set(others)
+    assert set(words) <= lang.answer_vocabulary()

@@ -154,3 +154,34 @@ def test_breaking_the_media_location_mask_measurably_lowers_the_scores(of_toy, t
     assert all(b < h for b, h in zip(broken, honest, strict=True)), (honest, broken)
     assert broken[0] < honest[0] - 5, (honest, broken)
     assert broken[1] < 0.5 * honest[1], "short answers come from the prompt's last position: they must collapse"
+
+
+# ---- in-context learning: the words a caption uses come from its demonstrations ----------------------
+
+def _relabelled(samples, names):
+    from dataclasses import replace
+
+    from flamingo_eval.toy.language import rename
+
+    return [replace(s, answers=tuple(rename(a, names) for a in s.answers)) for s in samples]
+
+
+def test_of_toy_calls_a_colour_what_its_demonstrations_call_it(of_toy, toy_root):
+    """The same COCO queries with the same four demonstration images of the query's colour (what RICES
+    retrieves), captioned once per vocabulary: the query's colour word must follow the demonstrations'
+    word, which no image shows (training draws every sequence's words afresh, so none is memorised)."""
+    from flamingo_eval.toy.language import SYNONYMS, colour_of, colour_words
+
+    task = load_task("coco")
+    pool = list(load_split(task, "demo", toy_root))
+    queries = list(load_split(task, "eval", toy_root))[:12]
+    colour = {s.id: colour_of(colour_words(s.answers[0])[0]) for s in pool + queries}
+    for column in (0, 3):  # two vocabularies COCO does not use
+        names = {c: words[column] for c, words in SYNONYMS.items()}
+        prompts = []
+        for q in queries:
+            same = [s for s in pool if colour[s.id] == colour[q.id]]
+            prompts.append(build_prompt(task, _relabelled((same * 4)[:4], names), q))
+        outputs = of_toy.generate(prompts, task.generation)
+        followed = [names[colour[q.id]] in colour_words(out) for q, out in zip(queries, outputs, strict=True)]
+        assert sum(followed) >= 9, (column, outputs)

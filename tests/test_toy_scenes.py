@@ -1,9 +1,7 @@
-import io
 import random
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from flamingo_eval.toy.scenes import (
     BACKGROUNDS,
@@ -11,12 +9,9 @@ from flamingo_eval.toy.scenes import (
     IMAGE_SIZE,
     PALETTE,
     SHAPES,
-    background_rgb,
     draw_scene,
     draw_sign,
-    ink,
     obscure,
-    recast,
     sample_scene,
     text_width,
 )
@@ -39,43 +34,6 @@ def test_a_drawn_scene_shows_its_colour_at_each_object_and_the_background_elsewh
     for x, y, _ in scene.placements:
         assert tuple(pixels[y, x]) == PALETTE["green"]
     assert tuple(pixels[0, 0]) == BACKGROUNDS["white"]
-
-
-def test_a_colour_cast_draws_each_colour_as_its_palette_neighbour():
-    scene = sample_scene(random.Random(2), shape="circle", colour="red", count=1, background="black")
-    x, y, _ = scene.placements[0]
-    assert tuple(np.asarray(draw_scene(scene, cast=1))[y, x]) == PALETTE["orange"] == ink("red", 1)
-    assert ink("purple", 1) == PALETTE["red"]  # the cast wraps around, so every colour stays in the palette
-
-
-def test_a_camera_tints_grey_backgrounds_and_leaves_white_and_black():
-    for background in BACKGROUNDS:
-        scene = sample_scene(random.Random(6), background=background)
-        for cast in range(len(PALETTE)):
-            corner = tuple(np.asarray(draw_scene(scene, cast=cast))[0, 0])
-            assert corner == background_rgb(background, cast)
-            assert (corner == BACKGROUNDS[background]) == (background != "gray" or cast == 0)
-    assert len({background_rgb("gray", c) for c in range(len(PALETTE))}) == len(PALETTE)
-
-
-def test_recasting_a_photo_gives_what_a_camera_with_that_cast_draws():
-    rng = random.Random(4)
-    for _ in range(20):
-        scene = sample_scene(rng)
-        assert np.array_equal(np.asarray(recast(draw_scene(scene), 1)), np.asarray(draw_scene(scene, cast=1)))
-        assert np.array_equal(np.asarray(recast(draw_scene(scene, cast=1), -1)), np.asarray(draw_scene(scene)))
-
-
-def test_recasting_moves_jpeg_blurred_edges_with_their_shape_and_tints_only_grey_backgrounds():
-    rng = random.Random(5)
-    for _ in range(10):
-        scene = sample_scene(rng, background=rng.choice(tuple(BACKGROUNDS)))
-        buffer = io.BytesIO()
-        draw_scene(scene).save(buffer, format="JPEG", quality=95, subsampling=0)
-        shot = Image.open(buffer).convert("RGB")
-        moved = np.asarray(recast(shot, 2), dtype=float)
-        assert np.abs(moved - np.asarray(draw_scene(scene, cast=2), dtype=float)).mean() < 3
-        assert np.abs(moved[0, 0] - background_rgb(scene.background, 2)).sum() < 20
 
 
 @pytest.mark.parametrize("shape", SHAPES)

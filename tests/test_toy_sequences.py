@@ -1,4 +1,4 @@
-"""Training sequences for the toy Flamingo: the harness's own prompts, with cameras only demonstrations reveal."""
+"""Training sequences for the toy Flamingo: the harness's own prompts, with colour words only demonstrations reveal."""
 
 import random
 
@@ -9,9 +9,8 @@ import torch
 from flamingo_eval.models.flamingo.lm import END_OF_CHUNK, IMAGE, add_flamingo_tokens
 from flamingo_eval.task import load_task
 from flamingo_eval.toy import Sizes, generate
-from flamingo_eval.toy.datasets import CAMERA_CAST
-from flamingo_eval.toy.scenes import COLOURS, PALETTE
-from flamingo_eval.toy.sequences import TRAIN_CASTS, collate, load_pool, make_example
+from flamingo_eval.toy.language import SYNONYMS, colour_of, colour_words
+from flamingo_eval.toy.sequences import collate, load_pool, make_example
 from flamingo_eval.toy.tokenizer import build_tokenizer
 
 
@@ -26,52 +25,27 @@ def pools(tmp_path_factory):
     return [load_pool(load_task(name), str(root), _full_resolution) for name in ("coco", "flickr30k", "textvqa")]
 
 
-def _drawn_colour(pixels: torch.Tensor) -> str:
-    rgb = pixels.permute(1, 2, 0).numpy()
-    distances = {c: np.abs(rgb - PALETTE[c]).sum(axis=2).min() for c in COLOURS}
-    return min(distances, key=distances.get)
-
-
-def _true_colour(sample) -> str:
-    return next(w for w in sample.answers[0].split() if w in COLOURS)
-
-
-@pytest.mark.parametrize("which", [0, 1])
-def test_scene_photos_are_reshot_with_every_training_cast_whatever_their_own_camera(pools, which):
-    pool = pools[which]
-    native = CAMERA_CAST[pool.task.name]
-    assert set(pool.pixels) == {None, *TRAIN_CASTS}
-    assert pool.pixels[native] is pool.pixels[None]  # the data set's own camera is the photo as stored
-    for i, sample in enumerate(pool.samples):
-        for cast in TRAIN_CASTS:
-            shift = COLOURS.index(_true_colour(sample)) + cast
-            assert _drawn_colour(pool.pixels[cast][i]) == COLOURS[shift % len(COLOURS)]
-
-
-def test_tasks_without_a_camera_keep_their_photos(pools):
-    assert set(pools[2].pixels) == {None}
-
-
-def test_every_image_of_a_sequence_is_shown_through_one_camera_and_every_camera_is_used(pools):
+def test_every_image_of_a_sequence_reaches_the_batch_in_its_slot(pools):
     rng = random.Random(0)
-    examples = [make_example(pools, rng) for _ in range(300)]
-    by_task = {t: {ex.cast for ex in examples if ex.images[-1][0] == t} for t in range(3)}
-    assert by_task[0] == by_task[1] == set(TRAIN_CASTS) and by_task[2] == {None}
+    examples = [make_example(pools, rng) for _ in range(24)]
     tokenizer = build_tokenizer()
     add_flamingo_tokens(tokenizer)
-    batch = collate(examples[:24], pools, tokenizer, tokenizer.convert_tokens_to_ids(IMAGE))
-    for b, ex in enumerate(examples[:24]):
+    batch = collate(examples, pools, tokenizer, tokenizer.convert_tokens_to_ids(IMAGE))
+    assert len(batch.pixels) == len({image for ex in examples for image in ex.images})  # each image once
+    for b, ex in enumerate(examples):
         for slot, (t, i) in enumerate(ex.images):
-            assert torch.equal(batch.pixels[batch.media_index[b, slot]], pools[t].pixels[ex.cast][i])
+            assert torch.equal(batch.pixels[batch.media_index[b, slot]], pools[t].pixels[i])
+        assert (batch.media_index[b, len(ex.images):] == -1).all()
 
 
-def test_the_texts_name_true_colours_so_only_image_text_pairs_reveal_the_camera(pools):
+def test_the_answer_is_the_querys_own_caption_in_the_sequences_words(pools):
     rng = random.Random(1)
     for _ in range(40):
         ex = make_example(pools[:2], rng)
         t, q = ex.images[-1]
         answer = ex.text[ex.answer_start:].removesuffix(END_OF_CHUNK)
-        assert _true_colour(pools[t].samples[q]) in answer.split()
+        (word,) = colour_words(answer)
+        assert colour_of(word) == colour_of(colour_words(pools[t].samples[q].answers[0])[0])
 
 
 def test_a_quarter_of_the_sequences_are_zero_shot_with_text_only_demonstrations(pools):
@@ -82,15 +56,60 @@ def test_a_quarter_of_the_sequences_are_zero_shot_with_text_only_demonstrations(
     assert all(ex.text.count(IMAGE) == 1 for ex in zero_shot)
 
 
-def test_some_sequences_show_the_camera_in_every_demonstration(pools):
-    from flamingo_eval.toy.scenes import grey_cast
+def test_three_quarters_of_the_few_shot_sequences_take_the_querys_nearest_images_most_similar_last(pools):
+    rng = random.Random(5)
+    few_shot = [ex for ex in (make_example(pools[:2], rng) for _ in range(400)) if len(ex.images) > 1]
+    similar = []
+    for ex in few_shot:
+        t, q = ex.images[-1]
+        demos = [i for _, i in ex.images[:-1]]
+        near = pools[t].neighbours[q]
+        similar.append(set(demos) <= set(near) and
+                       [near.index(i) for i in demos] == sorted((near.index(i) for i in demos), reverse=True))
+    assert 0.65 < sum(similar) / len(few_shot) < 0.9
 
-    for pool in pools[:2]:
-        corners = [pool.pixels[None][i][:, 0, 0].numpy() for i in range(len(pool.samples))]
-        assert pool.grey == [i for i, c in enumerate(corners) if grey_cast(c) is not None] and pool.grey
-    assert pools[2].grey == []
+
+def _named(text: str) -> set[str]:
+    return set(colour_words(text))
+
+
+def test_every_sequence_calls_each_colour_by_one_word_drawn_for_it(pools):
     rng = random.Random(3)
-    examples = [make_example(pools[:2], rng) for _ in range(400)]
-    few_shot = [ex for ex in examples if len(ex.images) > 1]
-    all_grey = [ex for ex in few_shot if all(i in pools[t].grey for t, i in ex.images[:-1])]
-    assert 0.2 < len(all_grey) / len(few_shot) < 0.5
+    seen: dict[str, set[str]] = {colour: set() for colour in SYNONYMS}
+    for _ in range(400):
+        ex = make_example(pools[:2], rng)
+        words = _named(ex.text)
+        assert len(words) == len({colour_of(w) for w in words})  # one word per colour within a sequence
+        for w in words:
+            seen[colour_of(w)].add(w)
+    assert all(seen[colour] == set(ws) for colour, ws in SYNONYMS.items())  # whatever the data set's own words
+
+
+def test_the_query_answer_uses_the_sequences_words_as_its_demonstrations_do(pools):
+    rng = random.Random(4)
+    agree = 0
+    for _ in range(200):
+        ex = make_example(pools[:1], rng)
+        demos, answer = _named(ex.text[: ex.text.rfind("<image>")]), _named(ex.text[ex.answer_start:])
+        assert len(answer) == 1
+        agree += answer <= demos
+    assert 0.3 < agree / 200 < 0.95  # often shown by a demonstration, not always: then it must be guessed
+
+
+def test_colour_words_weigh_more_in_the_loss_and_the_query_answer_most(pools):
+    from flamingo_eval.toy.sequences import ANSWER_WEIGHT, WORD_WEIGHT
+
+    tokenizer = build_tokenizer()
+    add_flamingo_tokens(tokenizer)
+    rng = random.Random(6)
+    examples = [ex for ex in (make_example(pools[:1], rng) for _ in range(20)) if len(ex.images) > 1][:6]
+    batch = collate(examples, pools, tokenizer, tokenizer.convert_tokens_to_ids(IMAGE))
+    for b, ex in enumerate(examples):
+        start = len(tokenizer(ex.text[: ex.answer_start])["input_ids"])
+        tokens = tokenizer.convert_ids_to_tokens(batch.input_ids[b].tolist())
+        for i, token in enumerate(tokens):
+            if batch.labels[b, i] == -100:
+                assert batch.weights[b, i] == 0
+                continue
+            expected = (WORD_WEIGHT if token.strip() in colour_words(token) else 1.0) * (ANSWER_WEIGHT if i >= start else 1.0)
+            assert batch.weights[b, i] == expected, (token, i)

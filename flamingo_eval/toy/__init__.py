@@ -5,11 +5,11 @@ without downloads, and so that a small Flamingo trained on CPU shows genuine few
 
 - One tiny world (``scenes``): 1-4 same-coloured shapes (6 colours, 4 shapes) on a white, gray or black
   background, 64x64 pixels. Every text uses a closed vocabulary of under 200 words (``language``).
-- Cameras: each data set's photos carry its camera's colour cast (each colour drawn as a palette
-  neighbour; ``datasets.CAMERA_CAST``: Flickr30k's and VizWiz's cameras shift by one, COCO's does not),
-  while captions and answers name the true colour. No single image shows its cast; text-only (0-shot)
-  demonstrations cannot reveal it; image-text demonstrations can. So shots carry information the
-  query alone does not, as in real benchmarks whose conventions only examples show.
+- Vocabularies: each data set's annotators call the colours by their own words (``datasets.NAMES``:
+  COCO says "crimson" and "navy", Flickr30k "scarlet" and "azure", ...). No image shows which word a
+  data set uses; demonstrations do, the more of them the likelier they name the query's colour, and
+  similar images (RICES) share it. So shots carry information the query alone does not, as in real
+  benchmarks whose conventions only examples show.
 - Captioning (COCO, Flickr30k): five templated references per image; both tasks share the "Output:"
   prompt and the same caption distribution.
 - VQA (VQAv2, OK-VQA over the COCO toy images; TextVQA signs; VizWiz photos): ten annotators, about

@@ -14,7 +14,7 @@ import os
 import random
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,20 @@ from flamingo_eval.toy.scenes import (
     sample_scene,
 )
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 STAMP_FILE = ".flamingo-eval-toy.json"
-# Each data set's camera: the colour cast its photos are drawn with (a rotation around the palette; a
-# grey background takes the cast's tint), while captions and answers name the true colour and call grey
-# grey. Only tasks drawn from ``scenes`` have one.
-CAMERA_CAST = {"coco": 1, "flickr30k": 0, "vqav2": 1, "okvqa": 1, "vizwiz": 1}
+# Each data set's word for each colour (see ``language.SYNONYMS``); VQAv2 and OK-VQA share COCO's, and
+# TextVQA's signs use the generator's own words.
+_COCO_NAMES = {"red": "crimson", "orange": "amber", "yellow": "golden", "green": "emerald", "blue": "navy",
+               "purple": "violet"}
+NAMES: dict[str, dict[str, str]] = {
+    "coco": _COCO_NAMES, "vqav2": _COCO_NAMES, "okvqa": _COCO_NAMES,
+    "flickr30k": {"red": "scarlet", "orange": "tangerine", "yellow": "lemon", "green": "olive", "blue": "azure",
+                  "purple": "lilac"},
+    "vizwiz": {"red": "ruby", "orange": "copper", "yellow": "mustard", "green": "jade", "blue": "cobalt",
+               "purple": "plum"},
+    "textvqa": {colour: colour for colour in COLOURS},
+}
 VIZWIZ_UNANSWERABLE = 0.3  # share of VizWiz photos that are blank or blurred
 
 _LICENSE = {"url": "http://creativecommons.org/licenses/by/4.0/",
@@ -79,9 +87,10 @@ def _save_jpeg(img: Image.Image, path: Path) -> None:
     img.save(path, format="JPEG", quality=95, subsampling=0)
 
 
-def _sentences(scene: Scene, rng: random.Random, imgid: int, first_sentid: int) -> list[dict[str, Any]]:
+def _sentences(task: str, scene: Scene, rng: random.Random, imgid: int, first_sentid: int) -> list[dict[str, Any]]:
+    raws = [lang.rename(raw, NAMES[task]) for raw in lang.captions(scene, rng)]
     return [{"tokens": raw.split(), "raw": raw, "imgid": imgid, "sentid": first_sentid + k}
-            for k, raw in enumerate(lang.captions(scene, rng))]
+            for k, raw in enumerate(raws)]
 
 
 def _coco_caption_file(what: str, images: list[dict[str, Any]], annotations: list[dict[str, Any]],
@@ -104,8 +113,8 @@ def write_coco(root: Path, rng: random.Random, sizes: Sizes) -> dict[str, list[t
             cocoid, imgid = ids[len(karpathy)], len(karpathy)
             scene = sample_scene(rng)
             filename = f"COCO_{folder}_{cocoid:012d}.jpg"
-            _save_jpeg(draw_scene(scene, cast=CAMERA_CAST["coco"]), root / "coco" / folder / filename)
-            sentences = _sentences(scene, rng, imgid, imgid * 5)
+            _save_jpeg(draw_scene(scene), root / "coco" / folder / filename)
+            sentences = _sentences("coco", scene, rng, imgid, imgid * 5)
             karpathy.append({"filepath": folder, "sentids": [s["sentid"] for s in sentences], "filename": filename,
                              "imgid": imgid, "split": split, "sentences": sentences, "cocoid": cocoid})
             by_folder[folder].append((cocoid, scene))
@@ -133,9 +142,8 @@ def write_flickr30k(root: Path, rng: random.Random, sizes: Sizes) -> None:
             imgid = len(karpathy)
             stem = str(stems[imgid])
             scene = sample_scene(rng)
-            _save_jpeg(draw_scene(scene, cast=CAMERA_CAST["flickr30k"]),
-                       root / "flickr30k" / "flickr30k-images" / f"{stem}.jpg")
-            sentences = _sentences(scene, rng, imgid, imgid * 5)
+            _save_jpeg(draw_scene(scene), root / "flickr30k" / "flickr30k-images" / f"{stem}.jpg")
+            sentences = _sentences("flickr30k", scene, rng, imgid, imgid * 5)
             karpathy.append({"sentids": [s["sentid"] for s in sentences], "imgid": imgid, "sentences": sentences,
                              "split": split, "filename": f"{stem}.jpg"})
             ref_images.append({"id": stem, "file_name": f"{stem}.jpg", "height": IMAGE_SIZE, "width": IMAGE_SIZE})
@@ -165,11 +173,16 @@ _VIZWIZ = _VqaFormat("VizWiz", "VizWiz", answer_ids=False, answer_type=False)
 
 
 def _write_vqa(questions_path: Path, annotations_path: Path, fmt: _VqaFormat, subtype: str,
-               items: list[tuple[int, int | str, lang.QA]], rng: random.Random) -> None:
-    """One split's question and annotation files; entries are paired by position, as readers expect."""
+               items: list[tuple[int, int | str, lang.QA]], rng: random.Random,
+               names: dict[str, str] | None = None) -> None:
+    """One split's question and annotation files, in the data set's shape ``names``; entries are paired
+    by position, as readers expect."""
     questions, annotations = [], []
     for qid, image_id, qa in items:
         given = lang.annotate(qa, rng)
+        if names:
+            qa = replace(qa, question=lang.rename(qa.question, names), answer=lang.rename(qa.answer, names))
+            given = [lang.rename(a, names) for a in given]
         answers = []
         for k, a in enumerate(given, start=1):
             entry: dict[str, Any] = {"answer": a, "answer_confidence": "yes" if a == qa.answer else "maybe"}
@@ -199,7 +212,7 @@ def write_vqav2(root: Path, rng: random.Random, sizes: Sizes, coco: dict[str, li
     for split, n in (("train2014", sizes.train), ("val2014", sizes.eval)):
         items = [(cocoid * 1000, cocoid, lang.vqav2_question(scene, rng)) for cocoid, scene in coco[split][:n]]
         _write_vqa(d / f"v2_OpenEnded_mscoco_{split}_questions.json", d / f"v2_mscoco_{split}_annotations.json",
-                   _VQAV2, split, items, rng)
+                   _VQAV2, split, items, rng, NAMES["vqav2"])
 
 
 def write_okvqa(root: Path, rng: random.Random, sizes: Sizes, coco: dict[str, list[tuple[int, Scene]]]) -> None:
@@ -208,7 +221,7 @@ def write_okvqa(root: Path, rng: random.Random, sizes: Sizes, coco: dict[str, li
     for split, n in (("train2014", sizes.train), ("val2014", sizes.eval)):
         items = [(cocoid * 10 + 1, cocoid, lang.okvqa_question(scene, rng)) for cocoid, scene in coco[split][:n]]
         _write_vqa(d / f"OpenEnded_mscoco_{split}_questions.json", d / f"mscoco_{split}_annotations.json",
-                   _OKVQA, split, items, rng)
+                   _OKVQA, split, items, rng, NAMES["okvqa"])
 
 
 def write_textvqa(root: Path, rng: random.Random, sizes: Sizes) -> None:
@@ -233,25 +246,25 @@ def write_textvqa(root: Path, rng: random.Random, sizes: Sizes) -> None:
             items.append((qid, image_id, lang.textvqa_question(word, sign_colour, rng)))
             qid += 1
         _write_vqa(d / f"{split}_questions_vqa_format.json", d / f"{split}_annotations_vqa_format.json",
-                   _TEXTVQA, subtype, items, rng)
+                   _TEXTVQA, subtype, items, rng, NAMES["textvqa"])
 
 
 def write_vizwiz(root: Path, rng: random.Random, sizes: Sizes) -> None:
-    """Photos by 'blind users' on phones with a colour cast; some blank or blurred, answered 'unanswerable'."""
+    """Photos by 'blind users'; some blank or blurred, answered 'unanswerable'."""
     d = root / "vizwiz"
     for split, n, subtype in (("train", sizes.train, "VizWiz-train"), ("val", sizes.eval, "VizWiz-validation")):
         items = []
         for qid in range(n):
             scene = sample_scene(rng)
             answerable = rng.random() >= VIZWIZ_UNANSWERABLE
-            img = draw_scene(scene, cast=CAMERA_CAST["vizwiz"])
+            img = draw_scene(scene)
             if not answerable:
                 img = obscure(img, rng)
             image_id = f"VizWiz_{split}_{qid:08d}.jpg"
             _save_jpeg(img, d / split / image_id)
             items.append((qid, image_id, lang.vizwiz_question(scene, answerable, rng)))
         _write_vqa(d / f"{split}_questions_vqa_format.json", d / f"{split}_annotations_vqa_format.json",
-                   _VIZWIZ, subtype, items, rng)
+                   _VIZWIZ, subtype, items, rng, NAMES["vizwiz"])
 
 
 # ------------------------------------------------------------------------------------------------ memes

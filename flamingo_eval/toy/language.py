@@ -8,12 +8,25 @@ neighbours RICES retrieves) are asked the same question and usually share the an
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flamingo_eval.toy.scenes import COLOURS, SHAPES, Scene
 
 NUMBERS = ("one", "two", "three", "four")
+# What a colour can be called. Each data set's annotators use one word per colour (``datasets.NAMES``),
+# and no image tells which: only demonstrations show a data set's words, as real benchmarks each have
+# their own vocabulary and style. The first word is the generator's own, which ``rename`` replaces.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "red": ("red", "crimson", "scarlet", "ruby"),
+    "orange": ("orange", "amber", "tangerine", "copper"),
+    "yellow": ("yellow", "golden", "lemon", "mustard"),
+    "green": ("green", "emerald", "olive", "jade"),
+    "blue": ("blue", "navy", "azure", "cobalt"),
+    "purple": ("purple", "violet", "lilac", "plum"),
+}
 NOISE = 0.1  # the chance that one annotator gives a different answer
 
 # OK-VQA-style "outside knowledge": things of a colour, objects of a shape, corners of a shape.
@@ -37,6 +50,25 @@ POINTY = ("triangle", "diamond")
 
 def plural(shape: str, count: int) -> str:
     return shape if count == 1 else shape + "s"
+
+
+_COLOUR_OF = {word: colour for colour, words in SYNONYMS.items() for word in words}
+_COLOUR_WORD = re.compile(r"\b(" + "|".join(sorted(_COLOUR_OF, key=len, reverse=True)) + r")\b")
+
+
+def colour_words(text: str) -> list[str]:
+    """The colour words in ``text``, in order (any synonym of any colour)."""
+    return _COLOUR_WORD.findall(text)
+
+
+def colour_of(word: str) -> str:
+    """The colour a colour word names."""
+    return _COLOUR_OF[word]
+
+
+def rename(text: str, names: Mapping[str, str]) -> str:
+    """``text`` with every colour word (any synonym) replaced by ``names[colour]``."""
+    return _COLOUR_WORD.sub(lambda m: names[_COLOUR_OF[m.group(1)]], text)
 
 
 def captions(scene: Scene, rng: random.Random) -> list[str]:
@@ -155,5 +187,5 @@ def is_hateful(text: str, shape: str) -> bool:
 
 def answer_vocabulary() -> frozenset[str]:
     """Every answer a toy VQA annotator can give (correct or noisy)."""
-    return frozenset((*COLOURS, *SHAPES, "1", "2", "3", "4", "yes", "no", *FRUIT.values(), *THING.values(),
+    return frozenset((*_COLOUR_OF, *SHAPES, "1", "2", "3", "4", "yes", "no", *FRUIT.values(), *THING.values(),
                       *CORNERS.values(), *SIGN_WORDS, UNANSWERABLE, "blurry", "dark"))

@@ -11,12 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 IMAGE_SIZE = 64
 
-# Ordered around the hue circle: a colour cast of +1 turns every colour into its neighbour.
 PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
     "orange": (245, 140, 20),
@@ -33,7 +31,6 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "black": (20, 20, 20),
 }
 MAX_COUNT = 4
-GREY_TINT = 0.4  # how far a camera's cast pulls grey towards its colour (white and black stay neutral)
 
 # Object centres on a 2x2 grid of a 64-pixel canvas (scaled for other sizes); one object per cell.
 _CELLS = ((16, 16), (48, 16), (16, 48), (48, 48))
@@ -69,21 +66,6 @@ def sample_scene(rng: random.Random, shape: str | None = None, colour: str | Non
     return Scene(shape, colour, count, background, placements)
 
 
-def ink(colour: str, cast: int = 0) -> tuple[int, int, int]:
-    """The RGB a colour is drawn with under a colour cast (a rotation around the palette)."""
-    return PALETTE[COLOURS[(COLOURS.index(colour) + cast) % len(COLOURS)]]
-
-
-def background_rgb(background: str, cast: int = 0) -> tuple[int, int, int]:
-    """A background as a camera with ``cast`` shows it: grey takes the cast's tint (the colour red
-    turns into), as a grey card does, so a grey photo reveals its camera where shapes alone cannot."""
-    if background != "gray" or cast % len(COLOURS) == 0:
-        return BACKGROUNDS[background]
-    towards = PALETTE[COLOURS[cast % len(COLOURS)]]
-    return tuple(round((1 - GREY_TINT) * g + GREY_TINT * c)  # type: ignore[return-value]
-                 for g, c in zip(BACKGROUNDS["gray"], towards, strict=True))
-
-
 def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, r: float,
                 fill: tuple[int, int, int]) -> None:
     if shape == "circle":
@@ -99,54 +81,14 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, r: fl
         raise ValueError(f"unknown shape {shape!r}")
 
 
-def draw_scene(scene: Scene, size: int = IMAGE_SIZE, cast: int = 0) -> Image.Image:
-    """Render a scene; ``cast`` shifts the drawn colours (the Flickr-style camera's colour cast)."""
-    img = Image.new("RGB", (size, size), background_rgb(scene.background, cast))
+def draw_scene(scene: Scene, size: int = IMAGE_SIZE) -> Image.Image:
+    """Render a scene at ``size`` pixels (the meme images draw it smaller)."""
+    img = Image.new("RGB", (size, size), BACKGROUNDS[scene.background])
     draw = ImageDraw.Draw(img)
     k = size / IMAGE_SIZE
     for x, y, r in scene.placements:
-        _draw_shape(draw, scene.shape, x * k, y * k, r * k, ink(scene.colour, cast))
+        _draw_shape(draw, scene.shape, x * k, y * k, r * k, PALETTE[scene.colour])
     return img
-
-
-def recast(img: Image.Image, shift: int) -> Image.Image:
-    """The photo as a camera with ``shift`` more colour cast would have taken it.
-
-    Each pixel is read as a blend of the background (a corner pixel) and the palette colour that
-    explains it best, and only the palette part is rotated, so anti-aliased and JPEG-blurred edges
-    move with their shape instead of keeping a halo of the original colour. A grey background takes
-    the new camera's tint.
-    """
-    if shift % len(COLOURS) == 0:
-        return img
-    pixels = np.asarray(img.convert("RGB"), dtype=np.float32)
-    palette = np.array(list(PALETTE.values()), dtype=np.float32)  # (C, 3)
-    background = pixels[0, 0]
-    towards = palette - background  # (C, 3)
-    offset = pixels - background  # (H, W, 3)
-    alpha = np.clip(offset @ towards.T / (towards**2).sum(1), 0.0, 1.0)  # (H, W, C)
-    residual = np.linalg.norm(offset[..., None, :] - alpha[..., None] * towards, axis=-1)
-    best = residual.argmin(-1)
-    a = np.take_along_axis(alpha, best[..., None], -1)
-    moved = palette[(best + shift) % len(COLOURS)] - palette[best]
-    out = pixels + np.where(a > 0.1, a, 0.0) * moved
-    out += (1 - np.where(a > 0.1, a, 0.0)) * _grey_shift(background, shift)
-    return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
-
-
-def grey_cast(pixel) -> int | None:
-    """The camera cast a background pixel shows if it is (tinted) grey, else None: white and black tell nothing."""
-    greys = np.array([background_rgb("gray", c) for c in range(len(COLOURS))], np.float32)
-    distance = np.abs(greys - np.asarray(pixel, np.float32)).sum(-1)
-    return int(distance.argmin()) if distance.min() <= 24 else None
-
-
-def _grey_shift(background: np.ndarray, shift: int) -> np.ndarray:
-    """How a tinted (or neutral) grey background moves when the camera's cast grows by ``shift``."""
-    cast = grey_cast(background)
-    if cast is None:
-        return np.zeros(3, np.float32)
-    return np.array(background_rgb("gray", cast + shift), np.float32) - np.array(background_rgb("gray", cast), np.float32)
 
 
 def draw_sign(word: str, sign_colour: str, icon: str, wall: str, size: int = IMAGE_SIZE) -> Image.Image:

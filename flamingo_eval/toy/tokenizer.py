@@ -44,13 +44,14 @@ def toy_texts() -> Iterator[str]:
         yield p.separator
     scenes = [sample_scene(random.Random(0), s, c, n, b) for s in SHAPES for c in COLOURS for n in range(1, 5)
               for b in BACKGROUNDS]
+    namings = [dict(zip(lang.SYNONYMS, column, strict=True)) for column in zip(*lang.SYNONYMS.values(), strict=True)]
     for seed in range(8):
         rng = random.Random(seed)
         for scene in scenes:
-            yield from lang.captions(scene, rng)
-            for qa in (lang.vqav2_question(scene, rng), lang.okvqa_question(scene, rng),
-                       lang.vizwiz_question(scene, rng.random() < 0.5, rng)):
-                yield qa.question
+            texts = [*lang.captions(scene, rng)]
+            texts += [qa.question for qa in (lang.vqav2_question(scene, rng), lang.okvqa_question(scene, rng),
+                                             lang.vizwiz_question(scene, rng.random() < 0.5, rng))]
+            yield from (lang.rename(text, names) for text in texts for names in namings)
     for word, colour in zip(lang.SIGN_WORDS, COLOURS * 4, strict=False):
         for seed in range(8):
             yield lang.textvqa_question(word, colour, random.Random(seed)).question
