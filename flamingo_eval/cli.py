@@ -63,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError("--shots must be non-negative")
     config = RunConfig(
         model=args.model, tasks=args.task, shots=args.shots, seeds=seeds, rices=args.rices,
-        rices_encoder=args.rices_encoder, rices_pretrained=_none(args.rices_pretrained),
+        **_rices_encoder(args),
         num_samples=args.num_samples, batch_size=args.batch_size, device=args.device, precision=args.precision,
         data_root=args.data_root, overrides=parse_data_overrides(args.data), output_dir=args.output_dir,
         skip_bad_images=args.skip_bad_images, vqa_scorer=args.vqa_scorer, query_set_size=args.query_set_size,
@@ -71,6 +71,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     run(config)
     return 0
+
+
+def _rices_encoder(args: argparse.Namespace) -> dict[str, str | None]:
+    """``toy`` names of-toy's own ViT (the encoder the demo retrieves with), which has no pretrained tag."""
+    if args.rices_encoder == "toy":
+        from flamingo_eval.toy.demo import RICES_ENCODER
+
+        return {"rices_encoder": RICES_ENCODER, "rices_pretrained": None}
+    return {"rices_encoder": args.rices_encoder, "rices_pretrained": _none(args.rices_pretrained)}
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -90,8 +99,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     from flamingo_eval.indexing import build_index
 
     for name in args.task:
-        summary = build_index(name, args.data_root, parse_data_overrides(args.data), args.rices_encoder,
-                              _none(args.rices_pretrained), device=args.device, batch_size=args.batch_size,
+        encoder = _rices_encoder(args)
+        summary = build_index(name, args.data_root, parse_data_overrides(args.data), encoder["rices_encoder"],
+                              encoder["rices_pretrained"], device=args.device, batch_size=args.batch_size,
                               num_workers=args.workers)
         for which, s in summary.items():
             print(f"{which:<5} {s['split']}: {s['samples']} samples, {s['images']} images, {s['dim']}-d -> {s['cache']}")
@@ -147,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, help="number of trials (seeds 42, 43, ...)")
     p.add_argument("--seeds", nargs="+", type=int, help="one trial per seed (default: 42)")
     p.add_argument("--rices", action="store_true", help="retrieve demonstrations by CLIP similarity (RICES)")
-    p.add_argument("--rices-encoder", default="ViT-L-14")
+    p.add_argument("--rices-encoder", default="ViT-L-14",
+                   help="open_clip model name, local-dir:DIR, or toy (of-toy's ViT, for the toy data)")
     p.add_argument("--rices-pretrained", default="openai", help="open_clip tag, weights file, or none")
     p.add_argument("--num-samples", type=int, help="evaluate a deterministic subsample of N items")
     p.add_argument("--batch-size", type=int, default=8)
@@ -171,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="compute RICES features and the FAISS index ahead of time")
     p.add_argument("--task", nargs="+", required=True)
-    p.add_argument("--rices-encoder", default="ViT-L-14")
+    p.add_argument("--rices-encoder", default="ViT-L-14",
+                   help="open_clip model name, local-dir:DIR, or toy (of-toy's ViT, for the toy data)")
     p.add_argument("--rices-pretrained", default="openai", help="open_clip tag, weights file, or none")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=64)

@@ -79,6 +79,14 @@ def test_rices_selects_demonstrations_by_clip_similarity(tmp_path, tiny_clip):
     assert all(len(s["similarities"]) == 2 and s["similarities"][0] <= s["similarities"][1] for s in samples)
 
 
+def test_rices_encoder_toy_is_the_shipped_toy_vit_without_a_pretrained_tag(tmp_path):
+    from flamingo_eval.toy.demo import RICES_ENCODER
+
+    assert run_cli(tmp_path, "--task", "vqav2", "--shots", "2", "--rices", "--rices-encoder", "toy") == 0
+    res, _ = result(tmp_path, "vqav2_2shot_rices")
+    assert (res["selection"]["encoder"], res["selection"]["pretrained"]) == (RICES_ENCODER, None)
+
+
 def test_scores_are_identical_at_batch_sizes_1_and_4(tmp_path):
     for bs in ("1", "4"):
         assert run_cli(tmp_path, "--task", "vqav2", "hateful_memes", "--shots", "2", "--batch-size", bs,

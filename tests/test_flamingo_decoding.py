@@ -197,3 +197,32 @@ def test_bf16_weights_decode_in_bf16_throughout(name, monkeypatch):
     assert len(out) == 3 and all(out) and model.model.media_token_id not in sum(out, [])
     assert seen[0] == {torch.bfloat16} and seen[1] == {torch.float32}
     assert {v.dtype for v in model.latent_cache._items.values()} == {torch.bfloat16}
+
+
+def test_training_forward_equals_the_inference_forward_and_trains_every_part(model):
+    """What the toy model is trained with (right-padded rows, each distinct image once) computes what
+    evaluation computes, and its gradients reach the vision tower, Perceiver and cross-attention."""
+    ps = [p for p in prompts() if any(c.image is not None for c in p)]
+    rows = model._tokenize(ps)
+    keys = {c.image.key: c.image for p in ps for c in p if c.image is not None}
+    position = {k: i for i, k in enumerate(keys)}
+    pixels = torch.stack([model.transform(im.load()) for im in keys.values()])
+    per_row = [[position[c.image.key] for c in p if c.image is not None] for p in ps]
+    media_index = torch.full((len(ps), max(map(len, per_row))), -1)
+    ids = torch.full((len(ps), max(map(len, rows))), model.tokenizer.pad_token_id or 0)
+    mask = torch.zeros_like(ids)
+    for b, (r, imgs) in enumerate(zip(rows, per_row, strict=True)):
+        media_index[b, : len(imgs)] = torch.tensor(imgs)
+        ids[b, : len(r)] = torch.tensor(r)
+        mask[b, : len(r)] = 1
+    net = model.model
+    got = net.forward_train(pixels, media_index, ids, mask)
+    for b, r in enumerate(rows):
+        seq = torch.tensor([r])
+        want = net(seq, torch.ones_like(seq), net.media_kv(model._media(ps[b : b + 1])))
+        torch.testing.assert_close(got[b, : len(r)].detach(), want[0], atol=1e-4, rtol=1e-4)
+    got[mask.bool()].logsumexp(-1).sum().backward()
+    for part in ("vision_encoder.transformer.", "perceiver.", "gated_cross_attn_layer."):
+        grads = [p.grad for name, p in net.named_parameters() if part in name]
+        assert grads and all(g is not None and bool(g.abs().sum() > 0) for g in grads), part
+    net.zero_grad(set_to_none=True)

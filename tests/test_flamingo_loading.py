@@ -163,7 +163,10 @@ def test_vision_without_ln_post_is_what_the_goldens_check(model):
 def test_presets_are_the_released_models():
     assert set(PRESETS) == {"of-3b", "of-3b-instruct", "of-4b", "of-4b-instruct", "of-9b", "of-toy"}
     s = PRESETS["of-9b"].summary()
-    assert set(s) == {"description", "lang_encoder", "tokenizer", "cross_attn_every_n_layers", "checkpoint", "vision_encoder"}
+    assert set(s) == {"description", "lang_encoder", "tokenizer", "cross_attn_every_n_layers", "checkpoint", "vision_encoder",
+                      "sizes"}
+    assert s["sizes"] == {"num_latents": 64, "perceiver_depth": 6, "perceiver_heads": 8, "perceiver_dim_head": 64,
+                          "xattn_heads": 8, "xattn_dim_head": 64}  # OpenFlamingo's released shapes
     assert (s["lang_encoder"], s["cross_attn_every_n_layers"]) == ("anas-awadalla/mpt-7b", 4)
     assert s["checkpoint"] == "openflamingo/OpenFlamingo-9B-vitl-mpt7b/checkpoint.pt"
     assert s["vision_encoder"] == {"name": "ViT-L-14", "pretrained": "openai"}
@@ -189,6 +192,17 @@ def test_spec_files_need_exactly_the_documented_keys(tmp_path):
         load_spec_file(str(spec))
     with pytest.raises(ConfigError, match="unknown model 'of-9'"):
         load_flamingo("of-9")
+
+
+def test_a_spec_may_declare_smaller_perceiver_and_cross_attention_which_the_checkpoint_must_fit(tmp_path):
+    spec = load_spec_file(str(write_spec(tmp_path, "x.pt", sizes="{num_latents: 16, xattn_heads: 4}")))
+    assert (spec.sizes.num_latents, spec.sizes.xattn_heads, spec.sizes.perceiver_depth) == (16, 4, 6)
+    with pytest.raises(WeightsError, match=r"shape mismatch: .*perceiver\.latents"):
+        load_flamingo(str(write_spec(tmp_path, str(MODEL / "checkpoint.pt"), sizes="{num_latents: 16}")))
+    for bad, message in (("{num_latents: 0}", "sizes.num_latents must be a positive integer"),
+                         ("{heads: 2}", "sizes must be a mapping with keys among num_latents")):
+        with pytest.raises(ConfigError, match=message):
+            load_spec_file(str(write_spec(tmp_path, "x.pt", sizes=bad)))
 
 
 def test_a_batch_without_any_image_generates_and_ranks(model):

@@ -25,6 +25,8 @@ from flamingo_eval.models.flamingo.lm import (
     resize_embeddings,
 )
 from flamingo_eval.models.flamingo.model import Flamingo
+from flamingo_eval.models.flamingo.presets import TOY_SIZES
+from flamingo_eval.models.flamingo.sizes import FlamingoSizes
 
 VIT_NAME = "flamingo-eval-toy-vit"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -46,6 +48,7 @@ class ToyArch:
     lm_expansion: int = 4
     max_seq_len: int = 512
     cross_attn_every_n_layers: int = 2
+    sizes: FlamingoSizes = TOY_SIZES  # Perceiver and cross-attention: what the of-toy preset declares
 
     def open_clip_config(self) -> dict[str, Any]:
         # open_clip needs a text tower; it is never used (RICES and the Flamingo use the image tower only)
@@ -97,7 +100,7 @@ def new_flamingo(arch: ToyArch, base_tokenizer) -> tuple[Flamingo, Any, Any, Any
     resize_embeddings(lm, len(tokenizer))
     model = Flamingo(clip.visual, lm, FAMILIES["mpt"], arch.cross_attn_every_n_layers,
                      media_token_id=tokenizer.convert_tokens_to_ids(IMAGE),
-                     eoc_token_id=tokenizer.convert_tokens_to_ids(END_OF_CHUNK))
+                     eoc_token_id=tokenizer.convert_tokens_to_ids(END_OF_CHUNK), sizes=arch.sizes)
     return model, clip, tokenizer, transform
 
 

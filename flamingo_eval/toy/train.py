@@ -35,7 +35,7 @@ def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train(out: Path, seed: int = 0, steps: int = 2000, batch_size: int = 12, lr: float = 2e-3,
+def train(out: Path, seed: int = 0, steps: int = 6000, batch_size: int = 12, lr: float = 2e-3,
           data_root: str | None = None, arch: ToyArch | None = None, log_every: int = 25) -> dict:
     """Train and export; returns the training facts also written to ``out/toy.json``."""
     from flamingo_eval.task import load_task
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m flamingo_eval.toy.train", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=SHIPPED, help=f"where to write the model (default: {SHIPPED})")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--batch-size", type=int, default=12)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--data-root", help="toy data root (default: the cache's, generated on first use)")

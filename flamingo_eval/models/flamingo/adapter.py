@@ -66,6 +66,7 @@ def build_flamingo(spec: ModelSpec, dtype: torch.dtype = torch.float32) -> tuple
         spec.cross_attn_every_n_layers,
         media_token_id=tokenizer.convert_tokens_to_ids(IMAGE),
         eoc_token_id=tokenizer.convert_tokens_to_ids(END_OF_CHUNK),
+        sizes=spec.sizes,
     )
     must_have: set[str] = set()
     out_emb = lm.get_output_embeddings()

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from flamingo_eval.errors import ConfigError, WeightsError
+from flamingo_eval.models.flamingo.sizes import OPENFLAMINGO, FlamingoSizes
 from flamingo_eval.models.flamingo.xattn import GatedCrossAttentionBlock
 
 END_OF_CHUNK = "<|endofchunk|>"
@@ -198,14 +199,19 @@ def resize_embeddings(model: nn.Module, n_tokens: int) -> None:
 
 
 def add_cross_attention(
-    model: nn.Module, family: Family, dim_visual: int, every_n: int, state: CrossAttnState
+    model: nn.Module, family: Family, dim_visual: int, every_n: int, state: CrossAttnState,
+    sizes: FlamingoSizes = OPENFLAMINGO,
 ) -> list[GatedCrossAttentionBlock | None]:
     """Wrap every decoder layer; layer i gets a cross-attention block when (i + 1) % every_n == 0."""
     if every_n < 1:
         raise ConfigError(f"cross_attn_every_n_layers must be >= 1, got {every_n}")
     layers = get_attr(model, family.layers_attr)
     dim = model.config.hidden_size
-    blocks = [GatedCrossAttentionBlock(dim, dim_visual) if (i + 1) % every_n == 0 else None for i in range(len(layers))]
+    blocks = [
+        GatedCrossAttentionBlock(dim, dim_visual, dim_head=sizes.xattn_dim_head, heads=sizes.xattn_heads)
+        if (i + 1) % every_n == 0 else None
+        for i in range(len(layers))
+    ]
     wrapped = nn.ModuleList(FlamingoLayer(i, blocks[i], layer, state) for i, layer in enumerate(layers))
     set_attr(model, family.layers_attr, wrapped)
     return blocks

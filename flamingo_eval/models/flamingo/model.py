@@ -20,6 +20,7 @@ from flamingo_eval.models.flamingo import mpt_attention
 from flamingo_eval.models.flamingo.kv_cache import BeamCache
 from flamingo_eval.models.flamingo.lm import CrossAttnState, Family, add_cross_attention, position_ids
 from flamingo_eval.models.flamingo.perceiver import PerceiverResampler
+from flamingo_eval.models.flamingo.sizes import OPENFLAMINGO, FlamingoSizes
 from flamingo_eval.models.flamingo.vision import patch_tokens, vision_width
 from flamingo_eval.models.flamingo.xattn import LastImageKV, SegmentKV, text_time
 
@@ -70,18 +71,20 @@ class Flamingo(nn.Module):
         cross_attn_every_n_layers: int,
         media_token_id: int,
         eoc_token_id: int,
+        sizes: FlamingoSizes = OPENFLAMINGO,
     ):
         super().__init__()
         dim_visual = vision_width(vision_encoder)
         self.vision_encoder = vision_encoder
-        self.perceiver = PerceiverResampler(dim_visual)
+        self.perceiver = PerceiverResampler(dim_visual, depth=sizes.perceiver_depth, dim_head=sizes.perceiver_dim_head,
+                                            heads=sizes.perceiver_heads, num_latents=sizes.num_latents)
         self.lang_encoder = lang_encoder
         self.family = family
         self.media_token_id = media_token_id
         self.eoc_token_id = eoc_token_id
         self._xattn_state = CrossAttnState(n_latents=self.perceiver.num_latents)
         self._xattn_blocks = add_cross_attention(
-            lang_encoder, family, dim_visual, cross_attn_every_n_layers, self._xattn_state
+            lang_encoder, family, dim_visual, cross_attn_every_n_layers, self._xattn_state, sizes
         )
         self._shared_prompt = family.name == "mpt"  # its attention reads one prompt copy per query
         if self._shared_prompt:
@@ -176,7 +179,7 @@ class Flamingo(nn.Module):
         t-th image from it (-1 where a row has fewer images; those latents are zeros and never attended).
         """
         latents = self.perceiver(patch_tokens(self.vision_encoder, pixels))
-        media = latents[media_index.clamp(min=0)] * (media_index >= 0)[..., None, None].to(latents.dtype)
-        kv = [None if blk is None else blk.media_kv(media) for blk in self._xattn_blocks]
+        kv = [None if blk is None else SegmentKV(*blk.media_kv(latents[:, None]), media_index)
+              for blk in self._xattn_blocks]
         times = text_time(input_ids == self.media_token_id)
         return self._lm(input_ids, attention_mask, kv, times, None, False).logits

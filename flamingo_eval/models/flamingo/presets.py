@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flamingo_eval.errors import ConfigError
+from flamingo_eval.models.flamingo.sizes import OPENFLAMINGO, FlamingoSizes
 from flamingo_eval.registry import unknown
 
 SPEC_KEYS = ("vision_encoder", "lang_encoder", "tokenizer", "cross_attn_every_n_layers", "checkpoint")
+OPTIONAL_KEYS = ("sizes",)  # Perceiver and cross-attention shapes, when not OpenFlamingo's (FlamingoSizes)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class ModelSpec:
     vision_encoder: dict[str, Any] = field(default_factory=lambda: {"name": "ViT-L-14", "pretrained": "openai"})
     description: str = ""
     base_dir: str | None = None  # relative paths in a spec file are relative to the file
+    sizes: FlamingoSizes = OPENFLAMINGO
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -37,6 +40,7 @@ class ModelSpec:
             "cross_attn_every_n_layers": self.cross_attn_every_n_layers,
             "checkpoint": self.checkpoint,
             "vision_encoder": dict(self.vision_encoder),
+            "sizes": self.sizes.as_dict(),
         }
 
     def local(self, ref: str | None) -> str | None:
@@ -70,17 +74,20 @@ PRESETS: dict[str, ModelSpec] = {
 }
 
 
-# The toy Flamingo trained by ``python -m flamingo_eval.toy.train`` and shipped in the package (a few MB).
+# The toy Flamingo trained by ``python -m flamingo_eval.toy.train`` and shipped in the package (a few MB);
+# its Perceiver and cross-attention are a quarter of OpenFlamingo's widths or less, so it trains in minutes.
+TOY_SIZES = FlamingoSizes(num_latents=16, perceiver_depth=2, perceiver_heads=4, perceiver_dim_head=32,
+                          xattn_heads=4, xattn_dim_head=32)
 TOY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "toy")
 PRESETS["of-toy"] = ModelSpec(
     "of-toy", "lm", "lm", 2, "checkpoint.pt", vision_encoder={"name": "local-dir:vit", "pretrained": None},
     description="toy Flamingo trained on the generated toy tasks (python -m flamingo_eval.toy.train)",
-    base_dir=TOY_DIR,
+    base_dir=TOY_DIR, sizes=TOY_SIZES,
 )
 
 
 def load_spec_file(path: str) -> ModelSpec:
-    """A model spec YAML with exactly the keys in SPEC_KEYS."""
+    """A model spec YAML with exactly the keys in SPEC_KEYS, and any of OPTIONAL_KEYS."""
     import yaml
 
     try:
@@ -93,7 +100,7 @@ def load_spec_file(path: str) -> ModelSpec:
     if not isinstance(data, dict):
         raise ConfigError(f"model spec {path}: expected a mapping with keys {', '.join(SPEC_KEYS)}")
     missing = [k for k in SPEC_KEYS if k not in data]
-    extra = sorted(set(data) - set(SPEC_KEYS))
+    extra = sorted(set(data) - set(SPEC_KEYS) - set(OPTIONAL_KEYS))
     if missing or extra:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(extra)}"] if extra else [])
         raise ConfigError(f"model spec {path}: {'; '.join(parts)} (keys: {', '.join(SPEC_KEYS)})")
@@ -115,6 +122,7 @@ def load_spec_file(path: str) -> ModelSpec:
         vision_encoder={"name": vision["name"], "pretrained": vision.get("pretrained")},
         description=f"model spec {path}",
         base_dir=os.path.dirname(os.path.abspath(path)),
+        sizes=FlamingoSizes.parse(data.get("sizes", {}), f"model spec {path}"),
     )
 
 
