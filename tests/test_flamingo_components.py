@@ -66,6 +66,33 @@ def test_perceiver_resamples_each_image_independently():
     assert joint.shape == (2, 4, 8)
 
 
+def test_cascade_attention_equals_attention_over_each_beams_own_copy_of_the_prompt():
+    """shared_attention's decode step: one prompt copy per query, grouped K/V heads (Llama), several new
+    tokens (rank's options) with and without a padding mask; the reference copies the prompt per beam."""
+    from types import SimpleNamespace
+
+    import torch.nn.functional as F
+
+    from flamingo_eval.models.flamingo.shared_attention import _cascade
+
+    torch.manual_seed(0)
+    queries, beams, heads, kv_heads, prompt, suffix, t, dim = 2, 3, 4, 2, 5, 4, 2, 8
+    rows = queries * beams
+    layer = SimpleNamespace(keys=torch.randn(queries, kv_heads, prompt, dim),
+                            values=torch.randn(queries, kv_heads, prompt, dim))
+    q = torch.randn(rows, heads, t, dim)
+    sk, sv = torch.randn(rows, kv_heads, suffix, dim), torch.randn(rows, kv_heads, suffix, dim)
+    k = torch.cat([layer.keys.repeat_interleave(beams, 0), sk], 2).repeat_interleave(heads // kv_heads, 1)
+    v = torch.cat([layer.values.repeat_interleave(beams, 0), sv], 2).repeat_interleave(heads // kv_heads, 1)
+    causal = torch.ones((t, prompt + suffix), dtype=torch.bool)
+    causal[:, prompt:] = torch.arange(suffix)[None, :] <= torch.arange(t)[:, None] + suffix - t
+    padded = causal.expand(rows, 1, t, prompt + suffix).clone()
+    padded[:beams, :, :, :2] = False  # the first query's prompt is left-padded by two
+    for mask, reference in ((None, causal), (padded, padded)):
+        want = F.scaled_dot_product_attention(q, k, v, attn_mask=reference, scale=dim**-0.5).transpose(1, 2)
+        torch.testing.assert_close(_cascade(layer, q, sk, sv, mask, dim**-0.5), want, atol=1e-5, rtol=1e-5)
+
+
 def test_vision_tokens_are_open_clip_tokens_before_ln_post():
     visual, transform = load_vision(f"local-dir:{GOLDEN / 'vit'}", None)
     pixels = torch.randn(2, 3, 32, 32)

@@ -1,7 +1,7 @@
 """Fast decoding (issue 4) against its specification, on the tiny golden models (all three LM families):
 cached greedy / beam search equal decoding by definition (a full forward over the whole sequence each step)
-token for token in fp32, at batch sizes 1, 3 and 8; the prompt is prefilled once per query and never copied
-per step; a pool image is encoded once per run; rank reuses the prompt."""
+token for token in fp32, at batch sizes 1, 3 and 8; the prompt is prefilled once per query, kept once per query
+for all its beams and never copied per step; a pool image is encoded once per run; rank reuses the prompt."""
 
 from pathlib import Path
 
@@ -113,8 +113,9 @@ def test_prompt_is_prefilled_once_per_query_and_never_copied_per_step(model, mon
     assert len(storage) == 5 and len(set(storage)) == 1  # the cache grows in place: no per-step copy
 
 
-def test_mpt_beams_read_one_prompt_copy_per_query():
-    model = load_flamingo(str(GOLDEN / "mpt-x2" / "spec.yaml"))
+def test_beams_read_one_prompt_copy_per_query(model):
+    """Every family (MPT's ALiBi attention, GPT-NeoX, Llama with grouped K/V heads): the beams of a query
+    attend to one copy of its prompt K/V; the equality tests above show the joined softmax is exact."""
     ps = prompts()[:3]
     ids, mask = model._pad_left(model._tokenize(ps))
     _, state = model.model.prefill(ids, mask, model._images(ps), 3, 4)
@@ -160,6 +161,8 @@ def test_rank_from_one_prefill_equals_full_forward_scores(model):
             logp = torch.log_softmax(logits[0].float(), -1)
             want = sum(float(logp[len(prompt_ids) + i - 1, t]) for i, t in enumerate(o))
             assert abs(got[b][j] - want) < 1e-4
+    alone = model.rank(ps[1:2], options)[0]  # one prompt: no padding, so no mask but causality
+    assert max(abs(a - b) for a, b in zip(alone, got[1], strict=True)) < 1e-4
 
 
 def test_latent_cache_evicts_least_recently_used_past_its_byte_budget():

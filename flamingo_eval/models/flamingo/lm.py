@@ -9,6 +9,7 @@ original layer, so the state-dict keys are OpenFlamingo's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -51,6 +52,7 @@ class CrossAttnState:
     media_kv: list[tuple[torch.Tensor, torch.Tensor] | None] = field(default_factory=list)
     times: torch.Tensor | None = None
     n_latents: int = 64
+    cache: Any = None  # the self-attention KV cache of this pass (shared_attention reads its prompt part)
 
 
 class FlamingoLayer(nn.Module):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from flamingo_eval.models.flamingo import mpt_attention
+from flamingo_eval.models.flamingo import mpt_attention, shared_attention
 from flamingo_eval.models.flamingo.kv_cache import BeamCache
 from flamingo_eval.models.flamingo.lm import CrossAttnState, Family, add_cross_attention, position_ids
 from flamingo_eval.models.flamingo.perceiver import PerceiverResampler
@@ -86,9 +86,10 @@ class Flamingo(nn.Module):
         self._xattn_blocks = add_cross_attention(
             lang_encoder, family, dim_visual, cross_attn_every_n_layers, self._xattn_state, sizes
         )
-        self._shared_prompt = family.name == "mpt"  # its attention reads one prompt copy per query
-        if self._shared_prompt:
+        if family.name == "mpt":  # each attention reads one prompt copy per query for all its beams
             mpt_attention.install(lang_encoder)
+        else:
+            shared_attention.install(lang_encoder, self._xattn_state)
 
     @property
     def device(self) -> torch.device:
@@ -111,7 +112,7 @@ class Flamingo(nn.Module):
 
     def _lm(self, input_ids, attention_mask, media_kv, times, cache, use_cache, logits_to_keep=0):
         st = self._xattn_state
-        st.media_kv, st.times = media_kv, times
+        st.media_kv, st.times, st.cache = media_kv, times, cache
         kwargs = {"logits_to_keep": logits_to_keep} if logits_to_keep else {}
         if self.family.uses_position_ids:
             kwargs["position_ids"] = position_ids(attention_mask, input_ids.shape[1])
@@ -125,7 +126,7 @@ class Flamingo(nn.Module):
                 **kwargs,
             )
         finally:
-            st.media_kv, st.times = [], None
+            st.media_kv, st.times, st.cache = [], None, None
 
     @torch.no_grad()
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, media_kv: MediaKV) -> torch.Tensor:
@@ -148,7 +149,7 @@ class Flamingo(nn.Module):
             raise ValueError("a prompt has more <image> tokens than images")
         per_image = [None if blk is None else blk.media_kv(images.latents[:, None]) for blk in self._xattn_blocks]
         segments = [None if kv is None else SegmentKV(kv[0], kv[1], images.index) for kv in per_image]
-        cache = BeamCache(len(self._xattn_blocks), beams, room, self._shared_prompt)
+        cache = BeamCache(len(self._xattn_blocks), beams, room)
         out = self._lm(input_ids, attention_mask, segments, text_time(media), cache, True, logits_to_keep=1)
         has_image = counts > 0
         last = images.index.gather(1, (counts - 1).clamp(min=0)[:, None])[:, 0].clamp(min=0)
