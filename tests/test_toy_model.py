@@ -70,6 +70,17 @@ def test_an_answer_tokenises_the_same_glued_to_its_prompt_as_alone(tokenizer, to
         assert tokenizer.decode(alone) == answer
 
 
+def test_a_colour_word_is_one_token_wherever_it_stands(tokenizer):
+    """A VQA answer glued to "answer:" needs the very token captions and questions show, or copying learnt
+    on captions never reaches VQA answers."""
+    from flamingo_eval.toy.language import SYNONYMS
+
+    for word in (w for words in SYNONYMS.values() for w in words):
+        (token,) = tokenizer(word, add_special_tokens=False)["input_ids"]
+        assert token in tokenizer(f"Output:two {word} circles")["input_ids"]
+        assert tokenizer(f"Short answer:{word}")["input_ids"][-1] == token
+
+
 def test_flamingo_tokens_are_added_at_load_time_as_openflamingo_adds_them(tokenizer):
     base = json.loads((TOY / "lm" / "tokenizer.json").read_text())["model"]["vocab"]
     assert END_OF_CHUNK not in base and IMAGE not in base and "<PAD>" not in base
@@ -202,3 +213,27 @@ def test_of_toy_calls_a_colour_what_its_demonstrations_call_it(of_toy, toy_root)
         outputs = of_toy.generate(prompts, task.generation)
         followed = [names[colour[q.id]] in colour_words(out) for q, out in zip(queries, outputs, strict=True)]
         assert sum(followed) >= 9, (column, outputs)
+
+
+def test_of_toy_answers_a_colour_question_in_its_demonstrations_words(of_toy, toy_root_100):
+    """VQAv2 colour questions with four demonstrations of the query's colour, their answers relabelled into
+    two vocabularies VQAv2 does not use: the answer must be the demonstrations' word (chance: 1 in 4)."""
+    from collections import Counter
+
+    from flamingo_eval.toy.language import SYNONYMS, colour_of, colour_words
+
+    task = load_task("vqav2")
+    pool = list(load_split(task, "demo", toy_root_100))
+
+    def colour(sample):
+        words = colour_words(Counter(sample.answers).most_common(1)[0][0])
+        return colour_of(words[0]) if words else None
+
+    queries = [s for s in load_split(task, "eval", toy_root_100) if colour(s)][:12]
+    for column in (0, 3):
+        names = {c: words[column] for c, words in SYNONYMS.items()}
+        prompts = [build_prompt(task, _relabelled([s for s in pool if colour(s) == colour(q)][:4], names), q)
+                   for q in queries]
+        outputs = of_toy.generate(prompts, task.generation)
+        followed = [out.strip() == names[colour(q)] for q, out in zip(queries, outputs, strict=True)]
+        assert len(queries) == 12 and sum(followed) >= 9, (column, outputs)

@@ -1,9 +1,11 @@
 """A word-level tokenizer for the toy world: every toy word and prompt word is one token.
 
-Words keep their leading space as part of the token (``" red"`` differs from ``"red"``) and the
+Words keep their leading space as part of the token (``" two"`` differs from ``"two"``) and the
 decoder simply concatenates, so decoding the ids of any toy prompt gives back the exact text; an
-answer glued to its prompt ("answer:red") tokenises the same as the prompt and the answer apart,
-which ``rank`` relies on. The LM directory's tokenizer has only the base vocabulary; the Flamingo
+answer glued to its prompt ("answer:no") tokenises the same as the prompt and the answer apart,
+which ``rank`` relies on. Colour words are the exception: the space before one is a token of its own,
+so "crimson" is one token in a caption, a question and a VQA answer glued to "answer:", and a word the
+model learns to copy from captions is the word a VQA answer needs. The LM directory's tokenizer has only the base vocabulary; the Flamingo
 tokens (``<|endofchunk|>``, ``<image>``, ``<PAD>``) are added at load time as OpenFlamingo adds them.
 """
 
@@ -18,9 +20,11 @@ from flamingo_eval.toy.scenes import BACKGROUNDS, COLOURS, SHAPES, sample_scene
 
 EOS = "<|endoftext|>"
 UNK = "<unk>"
-# A word with its optional leading space, one punctuation mark with its optional leading space, or one
-# whitespace character (newline separators, stray spaces).
-PIECE = r" ?[A-Za-z0-9]+| ?[^A-Za-z0-9\s]|\s"
+# A word with its optional leading space (but a colour word without it: the space before one is a piece of
+# its own), one punctuation mark with its optional leading space, or one whitespace character (newline
+# separators, stray spaces).
+_COLOUR_WORDS = "|".join(sorted({w for ws in lang.SYNONYMS.values() for w in ws}, key=len, reverse=True))
+PIECE = rf" ?(?!(?:{_COLOUR_WORDS})\b)[A-Za-z0-9]+|[A-Za-z0-9]+| ?[^A-Za-z0-9\s]|\s"
 _PIECE_RE = re.compile(PIECE)
 
 
