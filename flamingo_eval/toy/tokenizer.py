@@ -23,7 +23,7 @@ UNK = "<unk>"
 # A word with its optional leading space (but a colour word without it: the space before one is a piece of
 # its own), one punctuation mark with its optional leading space, or one whitespace character (newline
 # separators, stray spaces).
-_COLOUR_WORDS = "|".join(sorted({w for ws in lang.SYNONYMS.values() for w in ws}, key=len, reverse=True))
+_COLOUR_WORDS = "|".join(sorted({w for ws in lang.SYNONYMS.values() for w in ws}, key=lambda w: (-len(w), w)))
 PIECE = rf" ?(?!(?:{_COLOUR_WORDS})\b)[A-Za-z0-9]+|[A-Za-z0-9]+| ?[^A-Za-z0-9\s]|\s"
 _PIECE_RE = re.compile(PIECE)
 
