@@ -1,20 +1,32 @@
-# One command sets up a machine that has never seen the project: `make setup`.
+# One command sets up a machine that has never seen the project: `make setup`. It installs exactly the package
+# versions in requirements.lock (the set the tests passed on); `make lock` regenerates it (see README "Dependencies").
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# torch 2.14.1 + torchvision 0.29.1: the pair that imports together (see README "Why this torch").
-TORCH := torch==2.14.1 torchvision==0.29.1
+LOCK := requirements.lock
 FAISS ?= cpu
 
-.PHONY: setup test lint bench clean demo toy-regress toy-baseline
+.PHONY: setup lock test lint bench clean demo toy-regress toy-baseline
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml $(LOCK) Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q $(TORCH) -e '.[$(FAISS),dev]'
+	$(PY) -m pip install -q -c $(LOCK) pip
+	$(PY) -m pip install -q -c $(LOCK) -e '.[$(FAISS),dev]'
+	$(PY) -m flamingo_eval.stack
 	touch $@
+
+# A new lock: pyproject.toml's ranges resolved afresh (the newest releases they admit) in a scratch venv, frozen.
+# Then `make clean test` and commit requirements.lock with the tests passing on it.
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	python3 -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install -q -e '.[cpu,dev]'
+	{ echo "# make lock: pip freeze of a fresh install of pyproject.toml's ranges; make setup installs exactly this."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable | grep -v '^setuptools==\|^wheel=='; } > $(LOCK)
+	rm -rf $(LOCK_VENV)
 
 test: setup
 	$(PY) -m pytest -q

@@ -30,12 +30,12 @@ from flamingo_eval.results import (
     ensure_writable_dir,
     git_commit,
     now_iso,
-    package_versions,
     result_stem,
     write_json_atomic,
     write_jsonl_atomic,
 )
 from flamingo_eval.scoring import check_environment, references_for, score_answers
+from flamingo_eval.stack import stack_record
 from flamingo_eval.task import TaskSpec, load_task
 
 
@@ -273,7 +273,7 @@ class Runner:
             "world_size": self.world.size,
             "device": self.config.device,
             "precision": self.config.precision,
-            "versions": package_versions(),
+            **stack_record(),  # "versions" and "lock"
             "git_commit": git_commit(),
             "wall_time_s": round(time.time() - started, 3),
             "created": now_iso(),

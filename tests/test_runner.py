@@ -71,7 +71,7 @@ def test_a_run_writes_a_result_and_one_sample_line_per_item_and_trial(tmp_path):
     assert [t["seed"] for t in result["trials"]] == [1, 2]
     assert result["mean"] == pytest.approx(sum(t["score"] for t in result["trials"]) / 2)
     for key in ("model", "task", "selection", "generation", "batch_size", "world_size", "device", "precision",
-                "versions", "git_commit", "wall_time_s"):
+                "versions", "lock", "git_commit", "wall_time_s"):
         assert key in result
     assert result["task"]["sha256"] and result["generation"]["max_new_tokens"] == 5
     assert len(samples) == 2 * result["n"]

@@ -36,6 +36,7 @@ from flamingo_eval.models.flamingo.lm import (
 from flamingo_eval.models.flamingo.model import Flamingo, PromptImages
 from flamingo_eval.models.flamingo.presets import ModelSpec, get_spec
 from flamingo_eval.models.flamingo.render import render
+from flamingo_eval.models.flamingo.selfcheck import check_fast_path
 from flamingo_eval.models.flamingo.vision import load_vision
 from flamingo_eval.prompt import Chunk, Image
 
@@ -85,6 +86,7 @@ def load_flamingo(name_or_spec: str, device: str = "cpu", precision: str = "fp32
     spec = get_spec(name_or_spec)
     model, tokenizer, transform, path = build_flamingo(spec, DTYPES[precision])
     model.to(device=device)
+    check_fast_path(model)  # before any evaluation: cached decoding must equal the definition here
     return FlamingoAdapter(model, tokenizer, transform, spec, path, device, precision)
 
 

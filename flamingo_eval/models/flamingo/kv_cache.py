@@ -14,6 +14,12 @@ import torch
 from transformers.cache_utils import Cache, CacheLayerMixin
 
 
+def transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
+
+
 class SharedPromptLayer(CacheLayerMixin):
     """One layer: the prompt's K/V once per query, and (queries x beams) suffixes with room for new tokens.
 
@@ -67,6 +73,9 @@ class SharedPromptLayer(CacheLayerMixin):
     def get_max_length(self) -> int:
         return -1 if self.keys is None else self.keys.shape[2] + self.room
 
+    def get_max_cache_shape(self) -> int:  # abstract in transformers 5.0-5.2's CacheLayerMixin
+        return self.get_max_length()
+
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
         if self.filled:
             self.suffix_keys[:, :, : self.filled] = self.suffix_keys[beam_idx, :, : self.filled]
@@ -84,6 +93,16 @@ class BeamCache(Cache):
     def __init__(self, num_layers: int, beams: int, room: int):
         super().__init__(layers=[SharedPromptLayer(beams, room) for _ in range(num_layers)])
         self.beams = beams
+
+    def check_written(self, length: int, component: str) -> None:
+        """Every layer's attention must have written this pass's K/V: one that was not handed the cache
+        (a renamed argument in a new transformers) would attend to the new tokens alone, silently."""
+        stale = [i for i, layer in enumerate(self.layers) if layer.get_seq_length() != length]
+        if stale:
+            raise RuntimeError(
+                f"{component}: the KV cache was not written by layer(s) {stale} during decoding (their attention "
+                f"did not receive the cache) with transformers {transformers_version()}; refusing to decode wrongly"
+            )
 
     def keep_queries(self, queries: torch.Tensor) -> None:
         rows = (queries[:, None] * self.beams + torch.arange(self.beams, device=queries.device)).flatten()

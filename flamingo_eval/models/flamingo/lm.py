@@ -219,6 +219,18 @@ def add_cross_attention(
     return blocks
 
 
+def cache_argument(model: nn.Module) -> str:
+    """The name under which this transformers version's causal LM takes its KV cache (``cache`` from 5.24)."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    for name in ("cache", "past_key_values"):
+        if name in params:
+            return name
+    raise ConfigError(f"{type(model).__name__}.forward takes no KV cache argument (cache / past_key_values) in this "
+                      "transformers version; see the supported range in pyproject.toml")
+
+
 def position_ids(attention_mask: torch.Tensor, new_tokens: int) -> torch.Tensor:
     """Positions counted over real tokens only, so left padding does not shift rotary positions."""
     pos = attention_mask.long().cumsum(-1) - 1

@@ -18,7 +18,13 @@ from torch import nn
 
 from flamingo_eval.models.flamingo import mpt_attention, shared_attention
 from flamingo_eval.models.flamingo.kv_cache import BeamCache
-from flamingo_eval.models.flamingo.lm import CrossAttnState, Family, add_cross_attention, position_ids
+from flamingo_eval.models.flamingo.lm import (
+    CrossAttnState,
+    Family,
+    add_cross_attention,
+    cache_argument,
+    position_ids,
+)
 from flamingo_eval.models.flamingo.perceiver import PerceiverResampler
 from flamingo_eval.models.flamingo.sizes import OPENFLAMINGO, FlamingoSizes
 from flamingo_eval.models.flamingo.vision import patch_tokens, vision_width
@@ -80,12 +86,14 @@ class Flamingo(nn.Module):
                                             heads=sizes.perceiver_heads, num_latents=sizes.num_latents)
         self.lang_encoder = lang_encoder
         self.family = family
+        self.cross_attn_every_n_layers = cross_attn_every_n_layers
         self.media_token_id = media_token_id
         self.eoc_token_id = eoc_token_id
         self._xattn_state = CrossAttnState(n_latents=self.perceiver.num_latents)
         self._xattn_blocks = add_cross_attention(
             lang_encoder, family, dim_visual, cross_attn_every_n_layers, self._xattn_state, sizes
         )
+        self._cache_argument = cache_argument(lang_encoder)
         if family.name == "mpt":  # each attention reads one prompt copy per query for all its beams
             mpt_attention.install(lang_encoder)
         else:
@@ -116,17 +124,16 @@ class Flamingo(nn.Module):
         kwargs = {"logits_to_keep": logits_to_keep} if logits_to_keep else {}
         if self.family.uses_position_ids:
             kwargs["position_ids"] = position_ids(attention_mask, input_ids.shape[1])
+        kwargs[self._cache_argument] = cache
         try:
-            return self.lang_encoder(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                past_key_values=cache,
-                use_cache=use_cache,
-                return_dict=True,
-                **kwargs,
+            out = self.lang_encoder(
+                input_ids=input_ids, attention_mask=attention_mask, use_cache=use_cache, return_dict=True, **kwargs
             )
         finally:
             st.media_kv, st.times, st.cache = [], None, None
+        if cache is not None:
+            cache.check_written(attention_mask.shape[1], type(self.lang_encoder).__name__)
+        return out
 
     @torch.no_grad()
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, media_kv: MediaKV) -> torch.Tensor:

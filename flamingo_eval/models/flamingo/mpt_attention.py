@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flamingo_eval.models.flamingo.kv_cache import SharedPromptLayer
+from flamingo_eval.models.flamingo.kv_cache import Cache, SharedPromptLayer, transformers_version
 
 
 def install(lang_encoder: nn.Module) -> None:
@@ -66,18 +66,25 @@ def _bias(alibi: torch.Tensor, mask: torch.Tensor | None, dtype: torch.dtype) ->
     return bias.to(dtype)
 
 
-def forward(self, hidden_states, position_bias=None, past_key_values=None, attention_mask=None, **kwargs):
+def forward(self, hidden_states, position_bias=None, cache=None, attention_mask=None, past_key_values=None, **kwargs):
+    # transformers < 5.24 passes the cache as ``past_key_values``, 5.24 and later as ``cache``
+    if cache is None:
+        cache = past_key_values
+    stray = [name for name, value in kwargs.items() if isinstance(value, Cache)]
+    if stray:
+        raise RuntimeError(f"MptAttention (flamingo_eval mpt_attention.forward) received its KV cache as {stray[0]!r}, an "
+                           f"argument it does not know, from transformers {transformers_version()}")
     rows, length = hidden_states.shape[:2]
     qkv = self.Wqkv(hidden_states)
     if self.clip_qkv:
         qkv = qkv.clamp(min=-self.clip_qkv, max=self.clip_qkv)
     q, k, v = (t.reshape(rows, length, self.n_heads, self.head_dim).transpose(1, 2) for t in qkv.chunk(3, dim=2))
-    layer = None if past_key_values is None else past_key_values.layers[self.layer_idx]
+    layer = None if cache is None else cache.layers[self.layer_idx]
     if isinstance(layer, SharedPromptLayer) and layer.is_initialized:
         out = _shared_prompt(self, layer, q, k, v, attention_mask)
     else:
-        if past_key_values is not None:
-            k, v = past_key_values.update(k, v, self.layer_idx)
+        if cache is not None:
+            k, v = cache.update(k, v, self.layer_idx)
         bias = self._last_bias.get(self, attention_mask, k.shape[2], q.dtype, q.device)
         dropout = self.attn_dropout_p if self.training else 0.0  # as transformers' MPT (a training forward)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout, scale=self.softmax_scale)

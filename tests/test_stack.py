@@ -1,0 +1,51 @@
+"""The stack a result was computed on: key versions, the declared ranges, and whether the install is the lock."""
+
+from importlib.metadata import version
+
+from flamingo_eval import stack
+
+
+def test_the_lock_pins_every_key_package_and_the_declared_ranges_admit_it():
+    lock = stack.read_lock()
+    assert lock is not None
+    for name in stack.KEY_PACKAGES:
+        assert stack.canonical(name) in lock
+    assert "<=" in stack.declared_range("transformers") and "<=" in stack.declared_range("open_clip_torch")
+    assert "<=" in stack.declared_range("tokenizers")
+    cap = stack.declared_range("transformers").split("<=")[1].split(",")[0]
+    assert lock["transformers"] == cap  # the lock holds the newest version the range admits
+
+
+def test_a_version_other_than_the_locked_one_is_a_difference(tmp_path):
+    lock = {stack.canonical(n): version(n) for n in stack.KEY_PACKAGES}
+    lock["transformers"] = "0.0.1"
+    lock["not-a-real-package"] = "1.0"
+    diff = stack.lock_differences(lock)
+    assert diff["transformers"] == {"locked": "0.0.1", "installed": version("transformers")}
+    assert diff["not-a-real-package"] == {"locked": "1.0", "installed": None}
+    assert "torch" not in diff
+
+
+def test_an_unlocked_installed_package_is_a_difference():
+    lock = {stack.canonical(n): version(n) for n in stack.KEY_PACKAGES}
+    assert stack.lock_differences(lock)["numpy"] == {"locked": None, "installed": version("numpy")}
+
+
+def test_the_record_names_the_key_versions_and_the_lock_verdict():
+    record = stack.stack_record()
+    for name in stack.KEY_PACKAGES:
+        assert record["versions"][name] == version(name)
+    lock = record["lock"]
+    assert lock["file"] == "requirements.lock"
+    assert set(lock["key_packages"]) == set(stack.KEY_PACKAGES)
+    assert lock["matches"] == (not lock["differences"])
+
+
+def test_a_missing_lock_reads_as_none(tmp_path):
+    assert stack.read_lock(tmp_path / "requirements.lock") is None
+
+
+def test_describe_is_one_line_with_the_supported_range():
+    line = stack.describe()
+    assert "\n" not in line and f"transformers {version('transformers')}" in line
+    assert f"supported transformers {stack.declared_range('transformers')}" in line
