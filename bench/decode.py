@@ -48,12 +48,13 @@ sys.path.insert(0, str(REPO))
 
 from flamingo_eval.models import GenerationSettings  # noqa: E402
 from flamingo_eval.models.flamingo.adapter import load_flamingo  # noqa: E402
-from flamingo_eval.models.flamingo.checkpoint import required_keys  # noqa: E402
-from flamingo_eval.models.flamingo.lm import load_language_model, load_tokenizer, resize_embeddings  # noqa: E402
+from flamingo_eval.models.flamingo.checkpoint import to_openflamingo_keys  # noqa: E402
 from flamingo_eval.models.flamingo.model import Flamingo  # noqa: E402
 from flamingo_eval.models.flamingo.render import render  # noqa: E402
+from flamingo_eval.models.flamingo.tokens import load_tokenizer  # noqa: E402
 from flamingo_eval.models.flamingo.uncached import generate_ids_uncached  # noqa: E402
 from flamingo_eval.models.flamingo.vision import load_vision  # noqa: E402
+from flamingo_eval.models.lm.load import load_lm  # noqa: E402
 from flamingo_eval.prompt import Chunk, Image, Prompt  # noqa: E402
 
 GOLDEN_TOKENIZER = REPO / "tests" / "golden" / "flamingo" / "lm-mpt"
@@ -120,20 +121,17 @@ def build_model(root: Path, args) -> Path:
 
     visual, _ = load_vision(f"local-dir:{root / 'vit'}", None)
     tokenizer = load_tokenizer(str(lm_dir))
-    lm, family = load_language_model(str(lm_dir))
-    resize_embeddings(lm, len(tokenizer))
-    model = Flamingo(visual, lm, family, args.every, tokenizer.convert_tokens_to_ids("<image>"),
+    lm = load_lm(str(lm_dir), vocab_size=len(tokenizer))
+    model = Flamingo(visual, lm, args.every, tokenizer.convert_tokens_to_ids("<image>"),
                      tokenizer.convert_tokens_to_ids("<|endofchunk|>"))
     randomize(model.perceiver, gen)
-    for block in model._xattn_blocks:
-        if block is not None:
-            randomize(block, gen)
-    emb = lm.get_input_embeddings().weight  # tied: also the output rows
+    for block in model.xattn.values():
+        randomize(block, gen)
+    emb = lm.embed.weight  # tied: also the output rows
     with torch.no_grad():
         emb[model.media_token_id] = 0.35 * torch.randn(emb.shape[1], generator=gen)
         emb[model.eoc_token_id] = EOC_BOOST * 0.35 * torch.randn(emb.shape[1], generator=gen)
-    state = model.state_dict()
-    torch.save({k: state[k].clone() for k in sorted(required_keys(model))}, root / "checkpoint.pt")
+    torch.save({k: v.clone() for k, v in sorted(to_openflamingo_keys(model).items())}, root / "checkpoint.pt")
     spec = root / "model.yaml"
     spec.write_text(f"vision_encoder: {{name: 'local-dir:{root / 'vit'}', pretrained: null}}\n"
                     f"lang_encoder: {lm_dir}\ntokenizer: {lm_dir}\ncross_attn_every_n_layers: {args.every}\n"

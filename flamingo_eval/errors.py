@@ -31,3 +31,10 @@ class WeightsError(UserError):
 
 class EnvironmentProblem(UserError):
     """Something outside Python is missing (Java, NLTK data, a GPU)."""
+
+
+def listing(items: list[str], limit: int = 8) -> str:
+    """Items for a one-line message: the first ``limit``, then how many more."""
+    if not items:
+        return "none"
+    return ", ".join(items[:limit]) + (f" (+{len(items) - limit} more)" if len(items) > limit else "")

@@ -1,15 +1,17 @@
-"""The bundled Flamingo's parts, each against its specification, on tiny random modules."""
+"""The Flamingo definition's parts (model.py), each against its specification, on tiny random modules."""
 
 from pathlib import Path
 
-import pytest
 import torch
 
-from flamingo_eval.models.flamingo import decode
-from flamingo_eval.models.flamingo.lm import position_ids
-from flamingo_eval.models.flamingo.perceiver import PerceiverResampler
-from flamingo_eval.models.flamingo.vision import load_vision, patch_tokens
-from flamingo_eval.models.flamingo.xattn import GatedCrossAttentionBlock, text_time
+from flamingo_eval.models.flamingo.model import (
+    AllImages,
+    GatedCrossAttentionBlock,
+    PerceiverResampler,
+    patch_tokens,
+    text_time,
+)
+from flamingo_eval.models.flamingo.vision import load_vision
 
 GOLDEN = Path(__file__).parent / "golden" / "flamingo"
 IMAGE_ID = 7
@@ -27,7 +29,12 @@ def _block(dim=16, dim_visual=8):
 def test_text_time_counts_images_at_or_before_each_token():
     ids = torch.tensor([[1, IMAGE_ID, 2, 3, IMAGE_ID, 4], [5, 6, 2, IMAGE_ID, 3, 4]])
     assert text_time(ids == IMAGE_ID).tolist() == [[0, 1, 1, 1, 2, 2], [0, 0, 0, 1, 1, 1]]
-    assert text_time(torch.tensor([[False, False]]), offset=torch.tensor([3])).tolist() == [[3, 3]]
+
+
+def all_images(block, media, times):
+    """The definition's media attention over (B, T_img, n, D) latents."""
+    b, t, n, d = media.shape
+    return AllImages(*block.attn.media_kv(media.reshape(b, t * n, d)), times, n)
 
 
 def test_each_token_attends_only_to_its_latest_image():
@@ -37,10 +44,10 @@ def test_each_token_attends_only_to_its_latest_image():
     x = torch.randn(1, ids.shape[1], 16)
     media = torch.randn(1, 2, 3, 8)  # two images, three latents each
     with torch.no_grad():
-        base = block(x, block.media_kv(media), times, 3)
+        base = block(x, all_images(block, media, times))
         changed = media.clone()
         changed[:, 0] += 1.0  # only the first image changes
-        out = block(x, block.media_kv(changed), times, 3)
+        out = block(x, all_images(block, changed, times))
     moved = (out - base).abs().amax(-1)[0]
     assert moved[1:4].min() > 1e-4  # tokens after the first <image> (it included) see it
     assert moved[0] == 0 and moved[4:].max() == 0  # before any image, and after the second: untouched
@@ -51,7 +58,7 @@ def test_tokens_before_any_image_get_no_attention_but_the_gated_ff():
     x = torch.randn(1, 3, 16)
     times = torch.zeros(1, 3, dtype=torch.long)
     with torch.no_grad():
-        out = block(x, block.media_kv(torch.randn(1, 2, 3, 8)), times, 3)
+        out = block(x, all_images(block, torch.randn(1, 2, 3, 8), times))
         ff_only = block.ff(x) * block.ff_gate.tanh() + x
     torch.testing.assert_close(out, ff_only)
 
@@ -66,33 +73,6 @@ def test_perceiver_resamples_each_image_independently():
     assert joint.shape == (2, 4, 8)
 
 
-def test_cascade_attention_equals_attention_over_each_beams_own_copy_of_the_prompt():
-    """shared_attention's decode step: one prompt copy per query, grouped K/V heads (Llama), several new
-    tokens (rank's options) with and without a padding mask; the reference copies the prompt per beam."""
-    from types import SimpleNamespace
-
-    import torch.nn.functional as F
-
-    from flamingo_eval.models.flamingo.shared_attention import _cascade
-
-    torch.manual_seed(0)
-    queries, beams, heads, kv_heads, prompt, suffix, t, dim = 2, 3, 4, 2, 5, 4, 2, 8
-    rows = queries * beams
-    layer = SimpleNamespace(keys=torch.randn(queries, kv_heads, prompt, dim),
-                            values=torch.randn(queries, kv_heads, prompt, dim))
-    q = torch.randn(rows, heads, t, dim)
-    sk, sv = torch.randn(rows, kv_heads, suffix, dim), torch.randn(rows, kv_heads, suffix, dim)
-    k = torch.cat([layer.keys.repeat_interleave(beams, 0), sk], 2).repeat_interleave(heads // kv_heads, 1)
-    v = torch.cat([layer.values.repeat_interleave(beams, 0), sv], 2).repeat_interleave(heads // kv_heads, 1)
-    causal = torch.ones((t, prompt + suffix), dtype=torch.bool)
-    causal[:, prompt:] = torch.arange(suffix)[None, :] <= torch.arange(t)[:, None] + suffix - t
-    padded = causal.expand(rows, 1, t, prompt + suffix).clone()
-    padded[:beams, :, :, :2] = False  # the first query's prompt is left-padded by two
-    for mask, reference in ((None, causal), (padded, padded)):
-        want = F.scaled_dot_product_attention(q, k, v, attn_mask=reference, scale=dim**-0.5).transpose(1, 2)
-        torch.testing.assert_close(_cascade(layer, q, sk, sv, mask, dim**-0.5), want, atol=1e-5, rtol=1e-5)
-
-
 def test_vision_tokens_are_open_clip_tokens_before_ln_post():
     visual, transform = load_vision(f"local-dir:{GOLDEN / 'vit'}", None)
     pixels = torch.randn(2, 3, 32, 32)
@@ -105,94 +85,13 @@ def test_vision_tokens_are_open_clip_tokens_before_ln_post():
     assert ours.shape == (2, 16, 16)
 
 
-class _LMState:
-    """A plain HF causal LM behind the step/reorder interface the decoders use."""
-
-    def __init__(self, lm, ids, mask):
-        from transformers import DynamicCache
-
-        self.lm, self.mask = lm, mask
-        cache = DynamicCache(config=lm.config)
-        out = lm(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask, ids.shape[1]), past_key_values=cache, use_cache=True)
-        self.cache, self.first = out.past_key_values, out.logits[:, -1].float()
-
-    def reorder(self, rows):
-        self.cache.reorder_cache(rows)
-        self.mask = self.mask[rows]
-
-    def step(self, tokens):
-        self.mask = torch.cat([self.mask, torch.ones_like(tokens)], 1)
-        out = self.lm(input_ids=tokens, attention_mask=self.mask, position_ids=position_ids(self.mask, 1),
-                      past_key_values=self.cache, use_cache=True)
-        self.cache = out.past_key_values
-        return out.logits[:, -1].float()
-
-
-@pytest.fixture(scope="module")
-def tiny_lm():
-    """Random but not degenerate: varied tokens, some rows reach the stop token, beams differ from greedy."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(3)
-    config = LlamaConfig(hidden_size=32, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=2,
-                         intermediate_size=64, vocab_size=40, max_position_embeddings=64, tie_word_embeddings=False)
-    lm = LlamaForCausalLM(config).eval()
-    with torch.no_grad():
-        for p in lm.parameters():
-            if p.ndim == 2:
-                p.normal_(0, p.shape[1] ** -0.5)
-        lm.lm_head.weight.mul_(3.0)
-        lm.lm_head.weight[5] *= 2.0  # the stop token
-    return lm
-
-
-@pytest.mark.parametrize(
-    "num_beams,length_penalty,min_new", [(1, 0.0, 0), (1, 0.0, 3), (3, 0.0, 0), (3, -2.0, 2), (3, 1.0, 0), (4, 0.5, 1)]
-)
-def test_decoders_equal_transformers_generate(tiny_lm, num_beams, length_penalty, min_new):
-    eos, banned, pad = 5, 7, 39
-    rows = [[11, 12, 13, 14, 15, 16], [20, 21], [30, 8, 9, 10]]
-    width = max(map(len, rows))
-    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-    mask = (torch.arange(width)[None, :] >= torch.tensor([width - len(r) for r in rows])[:, None]).long()
-    with torch.no_grad():
-        ref = tiny_lm.generate(
-            input_ids=ids, attention_mask=mask, max_new_tokens=8, min_new_tokens=min_new, num_beams=num_beams,
-            length_penalty=length_penalty, eos_token_id=eos, pad_token_id=pad, bad_words_ids=[[banned], [pad]],
-            do_sample=False, early_stopping=False,
-        )[:, width:].tolist()
-        ref = [[t for t in r if t != pad] for r in ref]
-        ex = lambda t: t.repeat_interleave(num_beams, 0)  # noqa: E731
-        state = _LMState(tiny_lm, ex(ids), ex(mask))
-        kw = dict(eos_id=eos, max_new_tokens=8, min_new_tokens=min_new, banned=[banned, pad])
-        if num_beams == 1:
-            ours = decode.greedy(state.first, state, lambda s, t: s.step(t), **kw)
-        else:
-            ours = decode.beam_search(state.first, state, lambda s, t: s.step(t), num_beams=num_beams,
-                                      length_penalty=length_penalty, **kw)
-    assert ours == ref
-    assert len(set(map(tuple, ours))) == len(rows)  # not degenerate
-
-
-def test_greedy_never_emits_a_banned_token_even_when_it_is_the_best():
-    logits = torch.zeros(2, 10)
-    logits[:, 4] = 100.0  # token 4 dominates
-
-    class Fixed:
-        def reorder(self, rows):
-            pass
-
-    out = decode.greedy(logits, Fixed(), lambda s, t: logits, eos_id=9, max_new_tokens=3, banned=[4])
-    assert all(4 not in row and len(row) == 3 for row in out)
-
-
 def test_decoded_text_is_cleaned_up_as_transformers_4_did_unless_the_tokenizer_says_not_to(tmp_path):
     import json
     import shutil
 
     from transformers import AutoTokenizer
 
-    from flamingo_eval.models.flamingo.lm import clean_up_spaces, cleans_up_spaces
+    from flamingo_eval.models.flamingo.tokens import clean_up_spaces, cleans_up_spaces
 
     assert clean_up_spaces("a dog 's toy , is n't it ?") == "a dog's toy, isn't it?"
     assert not cleans_up_spaces(AutoTokenizer.from_pretrained(GOLDEN / "lm-mpt"))  # says false explicitly

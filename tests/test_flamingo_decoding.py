@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from flamingo_eval.models import GenerationSettings
+from flamingo_eval.models.flamingo import fast
 from flamingo_eval.models.flamingo.adapter import load_flamingo
 from flamingo_eval.models.flamingo.latent_cache import LatentCache
 from flamingo_eval.models.flamingo.uncached import generate_ids_uncached
@@ -63,8 +64,8 @@ def test_finished_queries_stop_costing_compute(monkeypatch):
     equality above covers per-row stopping); rows of finished queries are no longer fed."""
     model = load_flamingo(str(GOLDEN / "gpt_neox-x2" / "spec.yaml"))
     fed = []
-    extend = model.model.extend
-    monkeypatch.setattr(model.model, "extend", lambda state, tokens, *rest: fed.append(len(tokens)) or extend(state, tokens, *rest))
+    extend = fast.extend
+    monkeypatch.setattr(fast, "extend", lambda net, state, tokens, *rest: fed.append(len(tokens)) or extend(net, state, tokens, *rest))
     for setting in ("greedy", "beam3", "beam4_lp"):  # beam3 (length_penalty 0): queries settle early
         fed.clear()
         settings = SETTINGS[setting]
@@ -88,24 +89,22 @@ def test_outputs_do_not_depend_on_batch_size(model, setting):
 
 
 def test_prompt_is_prefilled_once_per_query_and_never_copied_per_step(model, monkeypatch):
-    lm = model.model.lang_encoder
     rows_seen = []
-    original = lm.forward
+    original = model.model.run
 
-    def spy(*args, **kwargs):
-        rows_seen.append(kwargs["input_ids"].shape)
-        return original(*args, **kwargs)
+    def spy(ids, *args, **kwargs):
+        rows_seen.append(ids.shape)
+        return original(ids, *args, **kwargs)
 
-    monkeypatch.setattr(lm, "forward", spy)
+    monkeypatch.setattr(model.model, "run", spy)
     storage = []
-    extend = model.model.extend
+    extend = fast.extend
 
-    def watch(state, tokens, *rest):
-        layer = state.cache.layers[0]
-        storage.append((layer.keys.data_ptr(), getattr(layer, "suffix_keys", layer.keys).data_ptr()))
-        return extend(state, tokens, *rest)
+    def watch(net, state, tokens, *rest):
+        storage.append((state.cache.prompt_keys[0].data_ptr(), state.cache.suffix_keys[0].data_ptr()))
+        return extend(net, state, tokens, *rest)
 
-    monkeypatch.setattr(model.model, "extend", watch)
+    monkeypatch.setattr(fast, "extend", watch)
     ps = prompts()[:3]
     model.generate_ids(ps, GenerationSettings(num_beams=3, max_new_tokens=6, min_new_tokens=6))
     assert rows_seen[0][0] == 3  # the prompt pass: one row per query, not per beam
@@ -118,22 +117,23 @@ def test_beams_read_one_prompt_copy_per_query(model):
     attend to one copy of its prompt K/V; the equality tests above show the joined softmax is exact."""
     ps = prompts()[:3]
     ids, mask = model._pad_left(model._tokenize(ps))
-    _, state = model.model.prefill(ids, mask, model._images(ps), 3, 4)
-    model.model.extend(state, torch.full((9, 1), 5))
-    layer = state.cache.layers[0]
-    assert layer.keys.shape[:3] == (3, layer.keys.shape[1], ids.shape[1])  # the prompt: once per query
-    assert layer.suffix_keys.shape[0] == 9 and layer.filled == 1  # each beam: only what it generated
+    _, state = fast.prefill(model.model, ids, mask, model._images(ps), 3, 4)
+    fast.extend(model.model, state, torch.full((9, 1), 5))
+    prompt_keys, suffix_keys = state.cache.prompt_keys[0], state.cache.suffix_keys[0]
+    assert prompt_keys.shape[:3] == (3, prompt_keys.shape[1], ids.shape[1])  # the prompt: once per query
+    assert suffix_keys.shape[0] == 9 and state.cache.filled == 1  # each beam: only what it generated
 
 
 def test_new_tokens_cross_attend_to_the_last_image_only(model):
     ps = prompts()[3:5]  # three and four images
     ids, mask = model._pad_left(model._tokenize(ps))
-    _, state = model.model.prefill(ids, mask, model._images(ps), 3, 4)
+    _, state = fast.prefill(model.model, ids, mask, model._images(ps), 3, 4)
     n = model.model.perceiver.num_latents
-    kv = next(k for k in state.last_image if k is not None)
-    assert kv.keys.shape[0] == 2 and kv.keys.shape[2] == n  # per query (not per beam), one image's latents
+    assert state.last_image and len(state.last_image) == len(model.model.xattn)
+    for kv in state.last_image.values():
+        assert kv.keys.shape[0] == 2 and kv.keys.shape[2] == n  # per query (not per beam), one image's latents
     with pytest.raises(ValueError, match="<image>"):
-        model.model.extend(state, torch.full((6, 1), model.model.media_token_id))
+        fast.extend(model.model, state, torch.full((6, 1), model.model.media_token_id))
 
 
 def test_a_pool_image_is_encoded_once_across_calls(model, monkeypatch):
@@ -157,7 +157,7 @@ def test_rank_from_one_prefill_equals_full_forward_scores(model):
     for b, prompt_ids in enumerate(ids_rows):
         for j, o in enumerate(opts):
             seq = torch.tensor([prompt_ids + o])
-            logits = model.model(seq, torch.ones_like(seq), model.model.media_kv(media[b : b + 1]))
+            logits = model.model(seq, torch.ones_like(seq), media[b : b + 1])
             logp = torch.log_softmax(logits[0].float(), -1)
             want = sum(float(logp[len(prompt_ids) + i - 1, t]) for i, t in enumerate(o))
             assert abs(got[b][j] - want) < 1e-4
@@ -187,15 +187,16 @@ def test_bf16_weights_decode_in_bf16_throughout(name, monkeypatch):
     model = load_flamingo(str(GOLDEN / name / "spec.yaml"), precision="bf16")
     assert {p.dtype for p in model.model.parameters()} == {torch.bfloat16}
     seen = []
-    extend = model.model.extend
+    extend = fast.extend
 
-    def watch(state, tokens, *rest):
-        seen.append({layer.keys.dtype for layer in state.cache.layers} | {kv.keys.dtype for kv in state.last_image if kv})
-        logits = extend(state, tokens, *rest)
+    def watch(net, state, tokens, *rest):
+        seen.append({k.dtype for k in state.cache.prompt_keys + state.cache.suffix_keys}
+                    | {kv.keys.dtype for kv in state.last_image.values()})
+        logits = extend(net, state, tokens, *rest)
         seen.append({logits.dtype})
         return logits
 
-    monkeypatch.setattr(model.model, "extend", watch)
+    monkeypatch.setattr(fast, "extend", watch)
     out = model.generate_ids(prompts()[:3], GenerationSettings(num_beams=3, max_new_tokens=5))
     assert len(out) == 3 and all(out) and model.model.media_token_id not in sum(out, [])
     assert seen[0] == {torch.bfloat16} and seen[1] == {torch.float32}
@@ -219,13 +220,13 @@ def test_training_forward_equals_the_inference_forward_and_trains_every_part(mod
         ids[b, : len(r)] = torch.tensor(r)
         mask[b, : len(r)] = 1
     net = model.model
-    got = net.forward_train(pixels, media_index, ids, mask)
+    got = fast.forward_train(net, pixels, media_index, ids, mask)
     for b, r in enumerate(rows):
         seq = torch.tensor([r])
-        want = net(seq, torch.ones_like(seq), net.media_kv(model._media(ps[b : b + 1])))
+        want = net(seq, torch.ones_like(seq), model._media(ps[b : b + 1]))
         torch.testing.assert_close(got[b, : len(r)].detach(), want[0], atol=1e-4, rtol=1e-4)
     got[mask.bool()].logsumexp(-1).sum().backward()
-    for part in ("vision_encoder.transformer.", "perceiver.", "gated_cross_attn_layer."):
+    for part in ("vision_encoder.transformer.", "perceiver.", "xattn."):
         grads = [p.grad for name, p in net.named_parameters() if part in name]
         assert grads and all(g is not None and bool(g.abs().sum() > 0) for g in grads), part
     net.zero_grad(set_to_none=True)

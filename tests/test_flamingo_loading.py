@@ -11,6 +11,7 @@ import torch
 from flamingo_eval.cli import main
 from flamingo_eval.errors import ConfigError, WeightsError
 from flamingo_eval.models import GenerationSettings, list_models, load_model
+from flamingo_eval.models.flamingo import fast
 from flamingo_eval.models.flamingo.adapter import load_flamingo
 from flamingo_eval.models.flamingo.presets import PRESETS, load_spec_file
 from flamingo_eval.prompt import Chunk, Image, Prompt
@@ -119,19 +120,23 @@ def test_missing_lm_directory_is_a_weights_error(tmp_path):
 def test_stale_gpt_neox_attention_buffers_are_ignored():
     state = torch.load(GOLDEN / "gpt_neox-x2" / "checkpoint.pt", weights_only=True)
     assert any(k.endswith("attention.masked_bias") for k in state)
-    assert load_flamingo(str(GOLDEN / "gpt_neox-x2" / "spec.yaml")).model.family.name == "gpt_neox"
+    assert load_flamingo(str(GOLDEN / "gpt_neox-x2" / "spec.yaml")).model.lm.config.family == "gpt_neox"
 
 
 def test_image_token_is_never_generated_even_when_it_is_the_likeliest(model, monkeypatch):
     image_id = model.model.media_token_id
-    prefill, extend = model.model.prefill, model.model.extend
+    prefill, extend = fast.prefill, fast.extend
 
     def favour_image(logits):
         logits[:, image_id] = logits.max() + 100.0  # the model would pick <image>...
         return logits
 
-    monkeypatch.setattr(model.model, "prefill", lambda *a: (favour_image(prefill(*a)[0]), prefill(*a)[1]))
-    monkeypatch.setattr(model.model, "extend", lambda *a: favour_image(extend(*a)))
+    def favoured_prefill(*a):
+        logits, state = prefill(*a)
+        return favour_image(logits), state
+
+    monkeypatch.setattr(fast, "prefill", favoured_prefill)
+    monkeypatch.setattr(fast, "extend", lambda *a: favour_image(extend(*a)))
     for beams in (1, 3):
         ids = model.generate_ids([a_prompt()], GenerationSettings(num_beams=beams, max_new_tokens=6))[0]
         assert len(ids) == 6 and image_id not in ids  # ...but never does

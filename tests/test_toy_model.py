@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from flamingo_eval.data import load_split
-from flamingo_eval.models.flamingo.lm import END_OF_CHUNK, IMAGE, load_tokenizer
 from flamingo_eval.models.flamingo.presets import PRESETS, TOY_DIR
 from flamingo_eval.models.flamingo.render import render
+from flamingo_eval.models.flamingo.tokens import END_OF_CHUNK, IMAGE, load_tokenizer
 from flamingo_eval.prompt_builder import build_prompt, demo_answer
 from flamingo_eval.task import load_task
 from flamingo_eval.toy import Sizes, generate
@@ -150,18 +150,19 @@ def test_the_trained_model_scores_far_above_the_same_model_with_random_weights(o
 def test_breaking_the_media_location_mask_measurably_lowers_the_scores(of_toy, toy_root, tmp_path, monkeypatch):
     """Each text token must see only its latest image; an off-by-one that shows it the image before must hurt.
 
-    The patch breaks the prompt pass (``text_time``): the query's prompt reads the last demonstration's image.
+    The patch breaks the prompt pass (``text_time`` as fast.py's prefill reads it): the query's prompt reads the
+    last demonstration's image.
     Decode steps read the query image's K/V by construction, so captions degrade (their first words come
     from the wrong image) while short VQA answers, decided at the prompt's last position, collapse."""
-    import flamingo_eval.models.flamingo.model as model_module
+    from flamingo_eval.models.flamingo import fast
 
     honest = [_score(of_toy, toy_root, tmp_path / "ok", t, shots=4) for t in ("coco", "vqav2")]
-    original = model_module.text_time
+    original = fast.text_time
 
-    def previous_image(media_locations, offset=None):
-        return (original(media_locations, offset) - 1).clamp(min=0)
+    def previous_image(media_locations):
+        return (original(media_locations) - 1).clamp(min=0)
 
-    monkeypatch.setattr(model_module, "text_time", previous_image)
+    monkeypatch.setattr(fast, "text_time", previous_image)
     broken = [_score(of_toy, toy_root, tmp_path / "broken", t, shots=4) for t in ("coco", "vqav2")]
     assert all(b < h for b, h in zip(broken, honest, strict=True)), (honest, broken)
     assert broken[0] < honest[0] - 5, (honest, broken)

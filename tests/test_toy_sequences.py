@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from flamingo_eval.models.flamingo.lm import END_OF_CHUNK, IMAGE, add_flamingo_tokens
+from flamingo_eval.models.flamingo.tokens import END_OF_CHUNK, IMAGE, add_flamingo_tokens
 from flamingo_eval.task import load_task
 from flamingo_eval.toy import Sizes, generate
 from flamingo_eval.toy.language import SYNONYMS, colour_of, colour_words

@@ -1,7 +1,7 @@
 """The toy Flamingo's shape, its from-scratch construction and its export in the published formats.
 
 The model is the bundled architecture at toy scale: an open_clip ViT at the toy images' size, an MPT
-LM over the word-level toy tokenizer, the standard Perceiver and gated cross-attention. ``export``
+LM (the project's decoder) over the word-level toy tokenizer, the standard Perceiver and gated cross-attention. ``export``
 writes exactly what a released OpenFlamingo model consists of (an LM directory with its tokenizer, an
 open_clip ``local-dir:`` folder, a ``checkpoint.pt`` of Perceiver, cross-attention and embeddings),
 so the shipped model loads through ``load_model`` like any real preset.
@@ -17,16 +17,14 @@ from typing import Any
 
 import torch
 
-from flamingo_eval.models.flamingo.lm import (
-    END_OF_CHUNK,
-    FAMILIES,
-    IMAGE,
-    add_flamingo_tokens,
-    resize_embeddings,
-)
+from flamingo_eval.models.flamingo.checkpoint import to_openflamingo_keys
 from flamingo_eval.models.flamingo.model import Flamingo
 from flamingo_eval.models.flamingo.presets import TOY_SIZES
 from flamingo_eval.models.flamingo.sizes import FlamingoSizes
+from flamingo_eval.models.flamingo.tokens import END_OF_CHUNK, IMAGE, add_flamingo_tokens
+from flamingo_eval.models.lm.config import LMConfig, from_hf
+from flamingo_eval.models.lm.decoder import DecoderLM
+from flamingo_eval.models.lm.weights import to_published
 
 VIT_NAME = "flamingo-eval-toy-vit"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -77,16 +75,26 @@ def new_vision(arch: ToyArch):
     return clip, transform
 
 
-def new_language_model(arch: ToyArch, tokenizer) -> torch.nn.Module:
-    """An MPT LM over the base vocabulary (as an LM directory holds it, before Flamingo's tokens)."""
+def mpt_config(arch: ToyArch, tokenizer):
+    """The LM directory's config: an MPT over the base vocabulary (before Flamingo's tokens)."""
     import transformers
 
-    config = transformers.MptConfig(
+    return transformers.MptConfig(
         d_model=arch.lm_dim, n_heads=arch.lm_heads, n_layers=arch.lm_layers, expansion_ratio=arch.lm_expansion,
         max_seq_len=arch.max_seq_len, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=None,
     )
-    return transformers.MptForCausalLM(config)
+
+
+def new_language_model(arch: ToyArch, base_tokenizer, vocab_size: int) -> DecoderLM:
+    """The MPT LM with ``vocab_size`` rows, initialised as MPT initialises (normal, std 0.02)."""
+    config = from_hf(mpt_config(arch, base_tokenizer).to_dict(), "toy").shrunk(vocab_size=vocab_size)
+    lm = DecoderLM(config)
+    with torch.no_grad():
+        for p in lm.parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.02)
+    return lm
 
 
 def new_flamingo(arch: ToyArch, base_tokenizer) -> tuple[Flamingo, Any, Any, Any]:
@@ -94,35 +102,20 @@ def new_flamingo(arch: ToyArch, base_tokenizer) -> tuple[Flamingo, Any, Any, Any
     import copy
 
     clip, transform = new_vision(arch)
-    lm = new_language_model(arch, base_tokenizer)
     tokenizer = copy.deepcopy(base_tokenizer)
     add_flamingo_tokens(tokenizer)
-    resize_embeddings(lm, len(tokenizer))
-    model = Flamingo(clip.visual, lm, FAMILIES["mpt"], arch.cross_attn_every_n_layers,
+    lm = new_language_model(arch, base_tokenizer, len(tokenizer))
+    model = Flamingo(clip.visual, lm, arch.cross_attn_every_n_layers,
                      media_token_id=tokenizer.convert_tokens_to_ids(IMAGE),
                      eoc_token_id=tokenizer.convert_tokens_to_ids(END_OF_CHUNK), sizes=arch.sizes)
     return model, clip, tokenizer, transform
 
 
-def _lm_body_state(model: Flamingo, n_base: int) -> dict[str, torch.Tensor]:
-    """The LM's own weights under transformers' names: Flamingo's wrappers and added rows removed."""
-    layers = model.family.layers_attr + "."
-    out = {}
-    for key, value in model.lang_encoder.state_dict().items():
-        if ".gated_cross_attn_layer." in key:
-            continue
-        if key.startswith(layers):
-            key = key.replace(".decoder_layer.", ".", 1)
-        out[key] = value[:n_base] if key in ("transformer.wte.weight", "lm_head.weight") else value
-    return out
-
-
-def checkpoint_state(model: Flamingo) -> dict[str, torch.Tensor]:
-    """What OpenFlamingo's checkpoint.pt holds: Perceiver, cross-attention blocks, input embeddings."""
-    emb = model.lang_encoder.get_input_embeddings().weight
-    keep = {k for k, p in model.named_parameters() if p is emb}
-    return {k: v.detach().clone().half() for k, v in model.state_dict().items()
-            if k.startswith("perceiver.") or ".gated_cross_attn_layer." in k or k in keep}
+def lm_directory_state(model: Flamingo, n_base: int) -> dict[str, torch.Tensor]:
+    """The LM's own weights under the published names, over the base vocabulary (Flamingo's rows removed)."""
+    config: LMConfig = model.lm.config
+    ours = {k: v[:n_base] if k in ("embed.weight", "head.weight") else v for k, v in model.lm.state_dict().items()}
+    return to_published(config.shrunk(vocab_size=n_base), ours)
 
 
 def export(model: Flamingo, clip, base_tokenizer, arch: ToyArch, out: Path, meta: dict[str, Any]) -> None:
@@ -131,10 +124,14 @@ def export(model: Flamingo, clip, base_tokenizer, arch: ToyArch, out: Path, meta
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    lm = new_language_model(arch, base_tokenizer)
-    lm.load_state_dict(_lm_body_state(model, len(base_tokenizer)))
-    lm.to(torch.float16).save_pretrained(out / "lm", safe_serialization=True)
-    base_tokenizer.save_pretrained(out / "lm")
+    lm_dir = out / "lm"
+    lm_dir.mkdir(parents=True, exist_ok=True)
+    config = mpt_config(arch, base_tokenizer)
+    config.dtype = "float16"
+    config.save_pretrained(lm_dir)
+    lm_state = {k: v.detach().contiguous().half() for k, v in lm_directory_state(model, len(base_tokenizer)).items()}
+    save_file(lm_state, str(lm_dir / "model.safetensors"), metadata={"format": "pt"})
+    base_tokenizer.save_pretrained(lm_dir)
     vit = out / "vit"
     vit.mkdir(exist_ok=True)
     clip_state = {k: v.detach().contiguous().half() for k, v in clip.state_dict().items()}
@@ -143,5 +140,5 @@ def export(model: Flamingo, clip, base_tokenizer, arch: ToyArch, out: Path, meta
                   "resize_mode": "shortest"}
     (vit / "open_clip_config.json").write_text(
         json.dumps({"model_cfg": arch.open_clip_config(), "preprocess_cfg": preprocess}, indent=1) + "\n")
-    torch.save(checkpoint_state(model), out / "checkpoint.pt")
+    torch.save({k: v.detach().clone().half() for k, v in to_openflamingo_keys(model).items()}, out / "checkpoint.pt")
     (out / "toy.json").write_text(json.dumps({"arch": asdict(arch), **meta}, indent=1) + "\n")

@@ -32,8 +32,8 @@ import torch
 from PIL import Image
 
 from flamingo_eval.data.sample import Sample
-from flamingo_eval.models.flamingo.lm import END_OF_CHUNK
 from flamingo_eval.models.flamingo.render import render
+from flamingo_eval.models.flamingo.tokens import END_OF_CHUNK
 from flamingo_eval.prompt_builder import build_prompt, demo_answer, effective_shots
 from flamingo_eval.task import TaskSpec
 from flamingo_eval.toy.language import SYNONYMS, rename

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from flamingo_eval.models.flamingo.fast import forward_train
 from flamingo_eval.toy.architecture import ToyArch, export, new_flamingo
 from flamingo_eval.toy.datasets import TASKS
 from flamingo_eval.toy.sequences import collate, load_pool, make_example
@@ -64,7 +65,7 @@ def train(out: Path, seed: int = 0, steps: int = 6000, batch_size: int = 12, lr:
                         model.media_token_id)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, lr, warmup=max(1, steps // 20))
-        logits = model.forward_train(batch.pixels, batch.media_index, batch.input_ids, batch.attention_mask)
+        logits = forward_train(model, batch.pixels, batch.media_index, batch.input_ids, batch.attention_mask)
         per_token = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), batch.labels[:, 1:].flatten(),
                                                       ignore_index=-100, reduction="none")
         weights = batch.weights[:, 1:].flatten()

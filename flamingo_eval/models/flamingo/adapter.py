@@ -3,7 +3,7 @@
 Prompts are rendered as OpenFlamingo renders them (render.py), tokenised with left padding and no
 truncation; images go through the open_clip val transform and are encoded once per distinct key for
 the adapter's lifetime (latent_cache.py). Generation prefills each prompt once and decodes with the
-project's greedy / beam search (decode.py) over the cached model pass (model.py prefill/extend).
+project's greedy / beam search (models/decoding/search.py) over the cached model pass (fast.py).
 """
 
 from __future__ import annotations
@@ -16,28 +16,24 @@ import torch
 
 from flamingo_eval.errors import ConfigError
 from flamingo_eval.models.base import GenerationSettings, ModelAdapter
-from flamingo_eval.models.flamingo import decode
-from flamingo_eval.models.flamingo.checkpoint import (
-    apply_checkpoint,
-    file_sha256,
-    read_state_dict,
-    resolve_file,
-)
+from flamingo_eval.models.decoding import search
+from flamingo_eval.models.files import file_sha256, read_state_dict, resolve_file
+from flamingo_eval.models.flamingo import fast
+from flamingo_eval.models.flamingo.checkpoint import apply_checkpoint
 from flamingo_eval.models.flamingo.latent_cache import LatentCache
-from flamingo_eval.models.flamingo.lm import (
+from flamingo_eval.models.flamingo.model import Flamingo
+from flamingo_eval.models.flamingo.presets import ModelSpec, get_spec
+from flamingo_eval.models.flamingo.render import render
+from flamingo_eval.models.flamingo.selfcheck import check_fast_path
+from flamingo_eval.models.flamingo.tokens import (
     END_OF_CHUNK,
     IMAGE,
     clean_up_spaces,
     cleans_up_spaces,
-    load_language_model,
     load_tokenizer,
-    resize_embeddings,
 )
-from flamingo_eval.models.flamingo.model import Flamingo, PromptImages
-from flamingo_eval.models.flamingo.presets import ModelSpec, get_spec
-from flamingo_eval.models.flamingo.render import render
-from flamingo_eval.models.flamingo.selfcheck import check_fast_path
 from flamingo_eval.models.flamingo.vision import load_vision
+from flamingo_eval.models.lm.load import lm_config, load_lm
 from flamingo_eval.prompt import Chunk, Image
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -48,8 +44,9 @@ ENCODE_BATCH = 64
 def build_flamingo(spec: ModelSpec, dtype: torch.dtype = torch.float32) -> tuple[Flamingo, Any, Any, str]:
     """(model on CPU in ``dtype``, tokenizer, image transform, checkpoint path) for a spec.
 
-    The checkpoint is resolved first, so a missing file fails before minutes of LM loading, and
-    the LM is read directly in ``dtype`` (a 7B LM in bf16 never exists in fp32).
+    The checkpoint is resolved first, so a missing file fails before minutes of LM loading; the LM is read
+    directly in ``dtype`` (a 7B LM in bf16 never exists in fp32), and the Perceiver and cross-attention are
+    built on the meta device and take the checkpoint's tensors (no random initialisation of a billion weights).
     """
     path = resolve_file(spec.checkpoint, "checkpoint", spec.base_dir)
     name = spec.vision_encoder["name"]
@@ -57,26 +54,18 @@ def build_flamingo(spec: ModelSpec, dtype: torch.dtype = torch.float32) -> tuple
         name = "local-dir:" + spec.local(name.removeprefix("local-dir:"))
     visual, transform = load_vision(name, spec.local(spec.vision_encoder.get("pretrained")))
     tokenizer = load_tokenizer(spec.local(spec.tokenizer))
-    lm, family = load_language_model(spec.local(spec.lang_encoder), dtype)
-    vocab_before = lm.get_input_embeddings().weight.shape[0]
-    resize_embeddings(lm, len(tokenizer))
-    model = Flamingo(
-        visual,
-        lm,
-        family,
-        spec.cross_attn_every_n_layers,
-        media_token_id=tokenizer.convert_tokens_to_ids(IMAGE),
-        eoc_token_id=tokenizer.convert_tokens_to_ids(END_OF_CHUNK),
-        sizes=spec.sizes,
-    )
-    must_have: set[str] = set()
-    out_emb = lm.get_output_embeddings()
-    if len(tokenizer) > vocab_before and out_emb is not None and out_emb.weight is not lm.get_input_embeddings().weight:
-        # new output rows would be random: the checkpoint must provide them
-        must_have = {k for k, p in model.named_parameters() if p is out_emb.weight}
-    apply_checkpoint(model, read_state_dict(path), path, must_have)
-    model.to(dtype).eval()
-    return model, tokenizer, transform, path
+    lm_path = spec.local(spec.lang_encoder)
+    published = lm_config(lm_path)
+    lm = load_lm(lm_path, dtype, vocab_size=len(tokenizer), config=published)
+    visual = visual.to(dtype)
+    with torch.device("meta"):
+        model = Flamingo(visual, lm, spec.cross_attn_every_n_layers,
+                         media_token_id=tokenizer.convert_tokens_to_ids(IMAGE),
+                         eoc_token_id=tokenizer.convert_tokens_to_ids(END_OF_CHUNK), sizes=spec.sizes)
+    # rows the tokenizer added to an untied output matrix would be zeros: the checkpoint must provide them
+    grew = len(tokenizer) > published.vocab_size
+    apply_checkpoint(model, read_state_dict(path), path, {"lm.head.weight"} if grew and lm.head is not None else set())
+    return model.eval(), tokenizer, transform, path
 
 
 def load_flamingo(name_or_spec: str, device: str = "cpu", precision: str = "fp32") -> FlamingoAdapter:
@@ -119,8 +108,7 @@ class FlamingoAdapter(ModelAdapter):
 
     def context_length(self) -> int | None:
         """How many positions the language model has (MPT's ALiBi table, rotary models' trained range)."""
-        config = self.model.lang_encoder.config
-        return getattr(config, "max_seq_len", None) or getattr(config, "max_position_embeddings", None)
+        return self.model.lm.config.max_positions
 
     def _tokenize(self, prompts: Sequence[list[Chunk]], following: int = 0) -> list[list[int]]:
         """Token ids per prompt; ``following`` tokens (generation, options) must still fit the context."""
@@ -169,7 +157,7 @@ class FlamingoAdapter(ModelAdapter):
                 self.latent_cache.put(im.key, lat)
         return out
 
-    def _images(self, prompts: Sequence[list[Chunk]]) -> PromptImages:
+    def _images(self, prompts: Sequence[list[Chunk]]) -> fast.PromptImages:
         per_row = [[c.image for c in p if c.image is not None] for p in prompts]
         lat = self.latents([im for row in per_row for im in row])
         position = {key: i for i, key in enumerate(lat)}
@@ -179,7 +167,7 @@ class FlamingoAdapter(ModelAdapter):
             index[b, : len(row)] = torch.tensor([position[im.key] for im in row], dtype=torch.long)
         n, dim = self.model.perceiver.latents.shape
         stacked = torch.stack(list(lat.values())) if lat else torch.zeros((0, n, dim))
-        return PromptImages(stacked.to(self.model.device, self.model.dtype), index.to(self.model.device))
+        return fast.PromptImages(stacked.to(self.model.device, self.model.dtype), index.to(self.model.device))
 
     def _media(self, prompts: Sequence[list[Chunk]]) -> torch.Tensor:
         """(B, T_max, n, D) latents per row, zero-padded where a row has fewer images: what ``Flamingo.forward``
@@ -204,20 +192,21 @@ class FlamingoAdapter(ModelAdapter):
         if k < 1 or settings.max_new_tokens < 1:
             raise ConfigError(f"generation needs num_beams >= 1 and max_new_tokens >= 1, got {settings}")
         ids, mask = self._pad_left(self._tokenize(prompts, settings.max_new_tokens))
-        # positional: tests wrap prefill/extend with *args shims
-        logits, state = self.model.prefill(ids, mask, self._images(prompts), k, settings.max_new_tokens)
+        logits, state = fast.prefill(self.model, ids, mask, self._images(prompts), k, settings.max_new_tokens)
         common = dict(
             eos_id=self.model.eoc_token_id,
             max_new_tokens=settings.max_new_tokens,
             min_new_tokens=settings.min_new_tokens,
             banned=[self.model.media_token_id],
         )
+        step = self._step
         if k == 1:
-            return decode.greedy(logits, state, self.model.extend, **common)
-        return decode.beam_search(
-            logits.repeat_interleave(k, dim=0), state, self.model.extend, num_beams=k,
-            length_penalty=settings.length_penalty, **common,
-        )
+            return search.greedy(logits, state, step, **common)
+        return search.beam_search(logits.repeat_interleave(k, dim=0), state, step, num_beams=k,
+                                  length_penalty=settings.length_penalty, **common)
+
+    def _step(self, state: fast.DecodeState, tokens: torch.Tensor) -> torch.Tensor:
+        return fast.extend(self.model, state, tokens)
 
     @torch.inference_mode()
     def rank(self, prompts: Sequence[list[Chunk]], options: Sequence[str]) -> list[list[float]]:
@@ -229,13 +218,13 @@ class FlamingoAdapter(ModelAdapter):
         longest = max(map(len, opts))
         ids, mask = self._pad_left(self._tokenize(prompts, longest))
         rows_per_prompt = len(opts) if longest > 1 else 1  # single-token options need no continuation rows
-        logits, state = self.model.prefill(ids, mask, self._images(prompts), rows_per_prompt, longest - 1)
+        logits, state = fast.prefill(self.model, ids, mask, self._images(prompts), rows_per_prompt, longest - 1)
         first = torch.log_softmax(logits, dim=-1)  # (B, V): each option's first token
         scores = first[:, [o[0] for o in opts]].clone()  # (B, O)
         if longest > 1:
             pad = self.tokenizer.pad_token_id  # after an option's end: causal, so never seen by its tokens
             rest = torch.tensor([o[:-1] + [pad] * (longest - len(o)) for o in opts], device=ids.device)
-            later = self.model.extend(state, rest.repeat(len(prompts), 1), True)  # (B*O, longest-1, V)
+            later = fast.extend(self.model, state, rest.repeat(len(prompts), 1), True)  # (B*O, longest-1, V)
             logp = torch.log_softmax(later, dim=-1).view(len(prompts), len(opts), longest - 1, -1)
             for j, o in enumerate(opts):
                 if len(o) > 1:
@@ -249,7 +238,7 @@ class FlamingoAdapter(ModelAdapter):
         return {
             "name": self.name,
             "spec": self.spec.summary(),
-            "family": self.model.family.name,
+            "family": self.model.lm.config.family,
             "checkpoint_path": os.path.abspath(self.checkpoint_path),
             "checkpoint_sha256": self._sha256,
             "precision": self.precision,

@@ -1,103 +1,194 @@
-"""The Flamingo module: images -> Perceiver latents (separately), then the media-conditioned LM pass.
+"""Flamingo, as OpenFlamingo builds it, top to bottom: the definition (fast.py holds what makes it fast).
 
-Submodule names are OpenFlamingo's (``vision_encoder``, ``perceiver``, ``lang_encoder``) so its
-checkpoints load by key. Image encoding is its own step (``encode_images``), so a caller can cache latents.
+    image  -> vision tower patch tokens (no final LayerNorm) -> Perceiver resampler -> latents (n per image)
+    tokens -> LM layers; before every ``cross_attn_every_n_layers``-th one, a gated cross-attention block in
+              which each text token attends to the latents of the latest ``<image>`` at or before it
+    logits
 
-Two ways through the LM: ``forward`` (the whole sequence, every image's K/V, masked by token time: the
-plain definition, used as the reference) and ``prefill``/``extend`` for decoding, which compute each
-distinct image's cross-attention K/V once, prefill each prompt once whatever the beam count, keep only
-each query's last image for the new tokens, and grow the self-attention cache in place (kv_cache.py).
+Parameter names follow OpenFlamingo's (``perceiver.*``, the cross-attention block's ``attn.to_q`` ...); the
+checkpoint loader (checkpoint.py) maps the released files onto them. How attention reaches its keys is a
+strategy passed in: ``AllImages`` and ``SequenceAttention`` here are the plain definition (every image's K/V
+over the whole sequence, masked by token time); fast.py passes cached ones that compute the same function.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
-from flamingo_eval.models.flamingo import mpt_attention, shared_attention
-from flamingo_eval.models.flamingo.kv_cache import BeamCache
-from flamingo_eval.models.flamingo.lm import (
-    CrossAttnState,
-    Family,
-    add_cross_attention,
-    cache_argument,
-    position_ids,
-)
-from flamingo_eval.models.flamingo.perceiver import PerceiverResampler
 from flamingo_eval.models.flamingo.sizes import OPENFLAMINGO, FlamingoSizes
-from flamingo_eval.models.flamingo.vision import patch_tokens, vision_width
-from flamingo_eval.models.flamingo.xattn import LastImageKV, SegmentKV, text_time
+from flamingo_eval.models.lm.decoder import Attention, DecoderLM, SequenceAttention, positions_of
 
-MediaKV = list  # per LM layer: None (no cross-attention block) or what that block attends to
+# ---- 1. vision: the tower's patch tokens, before its final LayerNorm ------------------------------------
+
+def patch_tokens(visual: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) -> (N, patches, width): the last block's outputs, class token dropped, no ``ln_post``
+    (open_clip < 2.23 returned these, and the released checkpoints were trained on them)."""
+    x = visual.conv1(pixels)
+    x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+    cls = visual.class_embedding.to(x.dtype).view(1, 1, -1).expand(x.shape[0], 1, -1)
+    x = torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype)
+    x = visual.ln_pre(x)
+    x = visual.transformer(x)
+    return x[:, 1:]
 
 
-@dataclass
-class PromptImages:
-    """The images of a batch of prompts: latents of each distinct image once, and which one each
-    prompt's t-th ``<image>`` shows (an image shared by prompts is stored and projected once)."""
-
-    latents: torch.Tensor  # (U, n, D_vis)
-    index: torch.Tensor  # (B, T_max) long into latents; -1 past a prompt's last image
+def vision_width(visual: nn.Module) -> int:
+    return visual.conv1.out_channels
 
 
-@dataclass
-class DecodeState:
-    """Prompts being extended, ``beams`` rows per query: the self-attention cache, the mask over everything
-    seen so far, and per query its last image's cross-attention K/V (all a new token can attend to)."""
+# ---- 2. the Perceiver resampler: patch tokens -> a fixed number of latents per image --------------------
 
-    cache: BeamCache
-    attention_mask: torch.Tensor  # (R, L)
-    last_image: MediaKV  # LastImageKV per cross-attention layer, one per query
-    beams: int
+def feed_forward(dim: int, mult: int = 4) -> nn.Sequential:
+    """LayerNorm -> Linear -> exact GELU -> Linear, no biases (names .0, .1, .3 as in the checkpoints)."""
+    return nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim * mult, bias=False), nn.GELU(),
+                         nn.Linear(dim * mult, dim, bias=False))
 
-    def reorder(self, rows: torch.Tensor) -> None:
-        """Keep rows ``rows`` (beam search). Rows only move within a query: the prompt, its mask and its image
-        stay put, and only the generated suffix of the cache moves."""
-        self.cache.reorder_cache(rows)
 
-    def keep_queries(self, queries: torch.Tensor) -> None:
-        """Drop every other query (all of them finished), so later steps compute only what is still running."""
-        rows = (queries[:, None] * self.beams + torch.arange(self.beams, device=queries.device)).flatten()
-        self.cache.keep_queries(queries)
-        self.attention_mask = self.attention_mask[rows]
-        self.last_image = [
-            None if kv is None else LastImageKV(kv.keys[queries], kv.values[queries], kv.has_image[queries])
-            for kv in self.last_image
-        ]
+class PerceiverAttention(nn.Module):
+    """Latents attend to concat(image tokens, latents)."""
 
+    def __init__(self, dim: int, dim_head: int = 64, heads: int = 8):
+        super().__init__()
+        self.heads, self.dim_head, self.scale = heads, dim_head, dim_head**-0.5
+        inner = dim_head * heads
+        self.norm_media = nn.LayerNorm(dim)
+        self.norm_latents = nn.LayerNorm(dim)
+        self.to_q = nn.Linear(dim, inner, bias=False)
+        self.to_kv = nn.Linear(dim, inner * 2, bias=False)
+        self.to_out = nn.Linear(inner, dim, bias=False)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        return t.view(*t.shape[:-1], self.heads, self.dim_head).transpose(-2, -3)
+
+    def forward(self, x: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        x, latents = self.norm_media(x), self.norm_latents(latents)
+        q = self._heads(self.to_q(latents)) * self.scale
+        k, v = self.to_kv(torch.cat((x, latents), dim=-2)).chunk(2, dim=-1)
+        sim = q @ self._heads(k).transpose(-1, -2)
+        sim = sim - sim.amax(dim=-1, keepdim=True)
+        out = sim.softmax(dim=-1) @ self._heads(v)
+        return self.to_out(out.transpose(-2, -3).reshape(*latents.shape[:-1], -1))
+
+
+class PerceiverResampler(nn.Module):
+    """No media-time embeddings (the released checkpoints have none): each image is resampled on its own,
+    so its latents do not depend on the prompt it appears in."""
+
+    def __init__(self, dim: int, depth: int = 6, dim_head: int = 64, heads: int = 8, num_latents: int = 64,
+                 ff_mult: int = 4):
+        super().__init__()
+        self.latents = nn.Parameter(torch.randn(num_latents, dim))
+        self.layers = nn.ModuleList(
+            nn.ModuleList([PerceiverAttention(dim, dim_head=dim_head, heads=heads), feed_forward(dim, ff_mult)])
+            for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(dim)
+
+    @property
+    def num_latents(self) -> int:
+        return self.latents.shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, tokens, D) image tokens -> (N, num_latents, D)."""
+        latents = self.latents.expand(x.shape[0], -1, -1)
+        for attn, ff in self.layers:
+            latents = attn(x, latents) + latents
+            latents = ff(latents) + latents
+        return self.norm(latents)
+
+
+# ---- 3. masked cross-attention: a text token sees the latents of its latest image only -----------------
+
+def text_time(media_locations: torch.Tensor) -> torch.Tensor:
+    """Per token, the 1-based index of the latest ``<image>`` at or before it (0: none yet)."""
+    return media_locations.to(torch.long).cumsum(dim=-1)
+
+
+MediaAttention = Callable[[torch.Tensor, float], torch.Tensor]  # queries (B, heads, L, d), scale -> same shape
+
+
+class AllImages:
+    """The definition: every image's K/V of the row, (B, heads, T_img * n, d), masked by token time; a token
+    before any image gets no attention output."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, times: torch.Tensor, n_latents: int):
+        self.keys, self.values, self.times, self.n_latents = keys, values, times, n_latents
+
+    def __call__(self, q: torch.Tensor, scale: float) -> torch.Tensor:
+        if self.keys.shape[2] == 0:  # no image anywhere in the batch
+            return torch.zeros_like(q)
+        sim = (q * scale) @ self.keys.transpose(-1, -2)  # (B, heads, L, T_img * n)
+        key_time = torch.arange(self.keys.shape[2] // self.n_latents, device=q.device).repeat_interleave(self.n_latents) + 1
+        visible = self.times[:, None, :, None] == key_time[None, None, None, :]
+        sim = sim.masked_fill(~visible, -torch.finfo(sim.dtype).max)
+        attn = (sim - sim.amax(dim=-1, keepdim=True)).softmax(dim=-1)
+        attn = attn.masked_fill((self.times == 0)[:, None, :, None], 0.0)
+        return attn @ self.values
+
+
+class MaskedCrossAttention(nn.Module):
+    def __init__(self, dim: int, dim_visual: int, dim_head: int = 64, heads: int = 8):
+        super().__init__()
+        self.heads, self.dim_head, self.scale = heads, dim_head, dim_head**-0.5
+        inner = dim_head * heads
+        self.norm = nn.LayerNorm(dim)
+        self.to_q = nn.Linear(dim, inner, bias=False)
+        self.to_kv = nn.Linear(dim_visual, inner * 2, bias=False)
+        self.to_out = nn.Linear(inner, dim, bias=False)
+
+    def media_kv(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(..., m, D_vis) latents -> keys, values (..., heads, m, dim_head)."""
+        k, v = self.to_kv(latents).chunk(2, dim=-1)
+        split = lambda t: t.view(*t.shape[:-1], self.heads, self.dim_head).transpose(-2, -3)  # noqa: E731
+        return split(k), split(v)
+
+    def forward(self, x: torch.Tensor, attend: MediaAttention) -> torch.Tensor:
+        b, length, _ = x.shape
+        q = self.to_q(self.norm(x)).view(b, length, self.heads, self.dim_head).transpose(1, 2)
+        return self.to_out(attend(q, self.scale).transpose(1, 2).reshape(b, length, -1))
+
+
+# ---- 4. the gated block: tanh gates (0 at initialisation) keep the LM's function until trained ----------
+
+class GatedCrossAttentionBlock(nn.Module):
+    """x + tanh(attn_gate) * xattn(x); then x + tanh(ff_gate) * FF(x). The FF applies to every token."""
+
+    def __init__(self, dim: int, dim_visual: int, dim_head: int = 64, heads: int = 8, ff_mult: int = 4):
+        super().__init__()
+        self.attn = MaskedCrossAttention(dim, dim_visual, dim_head=dim_head, heads=heads)
+        self.attn_gate = nn.Parameter(torch.tensor([0.0]))
+        self.ff = feed_forward(dim, ff_mult)
+        self.ff_gate = nn.Parameter(torch.tensor([0.0]))
+
+    def forward(self, x: torch.Tensor, attend: MediaAttention) -> torch.Tensor:
+        x = self.attn(x, attend) * self.attn_gate.tanh() + x
+        return self.ff(x) * self.ff_gate.tanh() + x
+
+
+# ---- 5. the language model with its cross-attention layers ----------------------------------------------
 
 class Flamingo(nn.Module):
-    def __init__(
-        self,
-        vision_encoder: nn.Module,
-        lang_encoder: nn.Module,
-        family: Family,
-        cross_attn_every_n_layers: int,
-        media_token_id: int,
-        eoc_token_id: int,
-        sizes: FlamingoSizes = OPENFLAMINGO,
-    ):
+    def __init__(self, vision_encoder: nn.Module, lm: DecoderLM, cross_attn_every_n_layers: int,
+                 media_token_id: int, eoc_token_id: int, sizes: FlamingoSizes = OPENFLAMINGO,
+                 dim_visual: int | None = None):
         super().__init__()
-        dim_visual = vision_width(vision_encoder)
+        dim_visual = dim_visual or vision_width(vision_encoder)
         self.vision_encoder = vision_encoder
         self.perceiver = PerceiverResampler(dim_visual, depth=sizes.perceiver_depth, dim_head=sizes.perceiver_dim_head,
                                             heads=sizes.perceiver_heads, num_latents=sizes.num_latents)
-        self.lang_encoder = lang_encoder
-        self.family = family
+        self.lm = lm
         self.cross_attn_every_n_layers = cross_attn_every_n_layers
+        # LM layer i is preceded by a block when (i + 1) % every_n == 0, keyed by i
+        self.xattn = nn.ModuleDict({
+            str(i): GatedCrossAttentionBlock(lm.config.width, dim_visual, dim_head=sizes.xattn_dim_head,
+                                             heads=sizes.xattn_heads)
+            for i in range(lm.config.layers) if (i + 1) % cross_attn_every_n_layers == 0
+        })
         self.media_token_id = media_token_id
         self.eoc_token_id = eoc_token_id
-        self._xattn_state = CrossAttnState(n_latents=self.perceiver.num_latents)
-        self._xattn_blocks = add_cross_attention(
-            lang_encoder, family, dim_visual, cross_attn_every_n_layers, self._xattn_state, sizes
-        )
-        self._cache_argument = cache_argument(lang_encoder)
-        if family.name == "mpt":  # each attention reads one prompt copy per query for all its beams
-            mpt_attention.install(lang_encoder)
-        else:
-            shared_attention.install(lang_encoder, self._xattn_state)
 
     @property
     def device(self) -> torch.device:
@@ -107,87 +198,31 @@ class Flamingo(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.perceiver.latents.dtype
 
-    @torch.no_grad()
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) preprocessed images -> (N, num_latents, D_vis) Perceiver latents."""
-        tokens = patch_tokens(self.vision_encoder, pixels.to(self.device, self.dtype))
-        return self.perceiver(tokens)
+        return self.perceiver(patch_tokens(self.vision_encoder, pixels.to(self.device, self.dtype)))
 
-    @torch.no_grad()
-    def media_kv(self, media: torch.Tensor) -> MediaKV:
-        """(B, T_img, n, D_vis) latents per row -> cross-attention K/V for each layer (None: no block)."""
-        return [None if blk is None else blk.media_kv(media) for blk in self._xattn_blocks]
+    def run(self, ids: torch.Tensor, positions: torch.Tensor, attention: Attention,
+            media: Mapping[str, MediaAttention], keep: int = 0) -> torch.Tensor:
+        """The LM pass with cross-attention before its chosen layers; logits of the last ``keep`` positions
+        (all when 0). ``attention`` and ``media`` (per block) say how attention reaches its keys."""
+        x = self.lm.embed(ids)
+        rope = self.lm.rope(positions, x.dtype)
+        for i, layer in enumerate(self.lm.layers):
+            block = self.xattn[str(i)] if str(i) in self.xattn else None
+            if block is not None:
+                x = block(x, media[str(i)])
+            x = layer(x, rope, attention)
+        return self.lm.logits(x[:, -keep:] if keep else x)
 
-    def _lm(self, input_ids, attention_mask, media_kv, times, cache, use_cache, logits_to_keep=0):
-        st = self._xattn_state
-        st.media_kv, st.times, st.cache = media_kv, times, cache
-        kwargs = {"logits_to_keep": logits_to_keep} if logits_to_keep else {}
-        if self.family.uses_position_ids:
-            kwargs["position_ids"] = position_ids(attention_mask, input_ids.shape[1])
-        kwargs[self._cache_argument] = cache
-        try:
-            out = self.lang_encoder(
-                input_ids=input_ids, attention_mask=attention_mask, use_cache=use_cache, return_dict=True, **kwargs
-            )
-        finally:
-            st.media_kv, st.times, st.cache = [], None, None
-        if cache is not None:
-            cache.check_written(attention_mask.shape[1], type(self.lang_encoder).__name__)
-        return out
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """By definition: (B, L) ids, (B, L) mask (1 = token, 0 = left padding), (B, T_img, n, D) latents of
+        each row's images in order -> (B, L, V) logits. Each token sees its latest image."""
+        b, t, n, dim = latents.shape
+        times = text_time(ids == self.media_token_id)
+        media = {}
+        for key, block in self.xattn.items():
+            k, v = block.attn.media_kv(latents.reshape(b, t * n, dim))
+            media[key] = AllImages(k, v, times, n)
+        return self.run(ids, positions_of(mask), SequenceAttention(mask.bool()), media)
 
-    @torch.no_grad()
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, media_kv: MediaKV) -> torch.Tensor:
-        """Full-sequence logits (B, L, V), no cache: each token sees its latest image."""
-        times = text_time(input_ids == self.media_token_id)
-        return self._lm(input_ids, attention_mask, media_kv, times, None, False).logits
-
-    @torch.no_grad()
-    def prefill(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, images: PromptImages, beams: int = 1, room: int = 0
-    ) -> tuple[torch.Tensor, DecodeState]:
-        """Run each (left-padded) prompt once; returns its last position's logits (B, V) in float32 and a
-        state of ``beams`` rows per prompt with room for ``room`` more tokens."""
-        media = input_ids == self.media_token_id
-        counts = media.sum(-1)
-        if images.latents.shape[0] == 0:  # text-only prompts: one dummy image, never attended
-            n, dim = self.perceiver.latents.shape
-            images = PromptImages(images.latents.new_zeros((1, n, dim)), images.index.new_full((len(input_ids), 1), -1))
-        if bool((counts > (images.index >= 0).sum(-1)).any()):
-            raise ValueError("a prompt has more <image> tokens than images")
-        per_image = [None if blk is None else blk.media_kv(images.latents[:, None]) for blk in self._xattn_blocks]
-        segments = [None if kv is None else SegmentKV(kv[0], kv[1], images.index) for kv in per_image]
-        cache = BeamCache(len(self._xattn_blocks), beams, room)
-        out = self._lm(input_ids, attention_mask, segments, text_time(media), cache, True, logits_to_keep=1)
-        has_image = counts > 0
-        last = images.index.gather(1, (counts - 1).clamp(min=0)[:, None])[:, 0].clamp(min=0)
-        last_image = [
-            None if kv is None else LastImageKV(kv[0][last], kv[1][last], has_image) for kv in per_image
-        ]
-        mask = attention_mask.repeat_interleave(beams, dim=0) if beams > 1 else attention_mask
-        return out.logits[:, -1, :].float(), DecodeState(cache, mask, last_image, beams)
-
-    @torch.no_grad()
-    def extend(self, state: DecodeState, tokens: torch.Tensor, all_logits: bool = False) -> torch.Tensor:
-        """Feed (R, t) new tokens; they attend to their prompt's last image. Returns the last position's
-        logits (R, V), or every position's (R, t, V), in float32."""
-        if bool((tokens == self.media_token_id).any()):
-            raise ValueError("<image> cannot be fed after the prompt: its image would be unknown")
-        state.attention_mask = torch.cat([state.attention_mask, torch.ones_like(tokens)], dim=1)
-        times = torch.ones_like(tokens)  # unused by LastImageKV; the layers require a value
-        keep = 0 if all_logits else 1
-        logits = self._lm(tokens, state.attention_mask, state.last_image, times, state.cache, True, keep).logits
-        return logits.float() if all_logits else logits[:, -1, :].float()
-
-    def forward_train(
-        self, pixels: torch.Tensor, media_index: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Grad-enabled logits (B, L, V) for training: the inference methods above run without autograd.
-
-        ``pixels`` (N, 3, H, W) holds each distinct image once; ``media_index`` (B, T_img) picks row b's
-        t-th image from it (-1 where a row has fewer images; those latents are zeros and never attended).
-        """
-        latents = self.perceiver(patch_tokens(self.vision_encoder, pixels))
-        kv = [None if blk is None else SegmentKV(*blk.media_kv(latents[:, None]), media_index)
-              for blk in self._xattn_blocks]
-        times = text_time(input_ids == self.media_token_id)
-        return self._lm(input_ids, attention_mask, kv, times, None, False).logits

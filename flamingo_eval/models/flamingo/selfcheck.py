@@ -1,10 +1,11 @@
 """The fast path checks itself at load: cached decoding must equal the plain full forward.
 
-The cached prefill/extend path leans on how transformers' layers hand the KV cache around; a release that
-changes that (5.24 renamed MPT's ``past_key_values`` to ``cache``) would make every decode step wrong
-without raising. Before any evaluation, a tiny twin of the loaded model (the same LM class and options,
-the same cross-attention layout, random weights, built in memory) decodes a few tokens both ways, with
-left padding, images, beams and a beam reorder; any difference stops the run with one line.
+The cached prefill/extend path (fast.py, models/decoding) computes the definition (model.py) by other
+means: its cache bookkeeping, the cascade kernel and the per-image cross-attention all lean on torch's
+kernels and on shapes that only some models have. Before any evaluation, a tiny twin of the loaded model
+(the same LM options, the same cross-attention layout, random weights, built in memory) decodes a few
+tokens both ways, with left padding, images, beams and a beam reorder; any difference stops the run with
+one line naming the installed versions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from torch import nn
 
 from flamingo_eval import stack
 from flamingo_eval.errors import EnvironmentProblem
+from flamingo_eval.models.flamingo import fast
+from flamingo_eval.models.flamingo.model import Flamingo
 from flamingo_eval.models.flamingo.sizes import FlamingoSizes
+from flamingo_eval.models.lm.decoder import DecoderLM
 
 VOCAB = 48
 WIDTH = 32
@@ -29,55 +33,30 @@ class FastPathMismatch(EnvironmentProblem):
     """The cached decoder disagrees with the model's definition in this environment."""
 
 
-class NoVision(nn.Module):
-    """Stands in for the vision tower: the check feeds latents directly, only the width is read."""
-
-    def __init__(self, width: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, width, 1, bias=False)
-
-
-def _tiny_lm_config(lm: nn.Module, family_name: str, layers: int):
-    """The loaded LM's config class and options, shrunk to ``layers`` x WIDTH."""
-    config = type(lm.config).from_dict(lm.config.to_dict())
-    config.vocab_size = VOCAB
-    if family_name == "mpt":
-        config.d_model, config.n_heads, config.n_layers, config.max_seq_len = WIDTH, HEADS, layers, 64
-        return config
-    groups = config.num_attention_heads // (getattr(config, "num_key_value_heads", None) or config.num_attention_heads)
-    config.hidden_size, config.num_attention_heads, config.num_hidden_layers = WIDTH, HEADS, layers
-    config.intermediate_size, config.max_position_embeddings = 2 * WIDTH, 64
-    if hasattr(config, "num_key_value_heads"):
-        config.num_key_value_heads = max(1, HEADS // groups)
-    if hasattr(config, "head_dim"):
-        config.head_dim = WIDTH // HEADS
-    return config
-
-
-def tiny_twin(model: nn.Module, seed: int = 0):
-    """A Flamingo of the same LM family and options and cross-attention layout, with unit-scale random weights."""
-    from flamingo_eval.models.flamingo.lm import get_attr
-    from flamingo_eval.models.flamingo.model import Flamingo
-    from flamingo_eval.models.flamingo.mosaic_gpt import QKNormedWqkv, add_qk_norms
-
-    lm = model.lang_encoder
+def tiny_twin(model: Flamingo, seed: int = 0) -> Flamingo:
+    """A Flamingo with the loaded LM's options at tiny sizes (grouped K/V heads and partial rotary kept in
+    proportion), the same cross-attention layout, and unit-scale random weights; no vision tower (the
+    check feeds latents)."""
+    c = model.lm.config
     every_n = model.cross_attn_every_n_layers
-    layers = max(2, every_n)
+    head_dim = WIDTH // HEADS
+    config = c.shrunk(vocab_size=VOCAB, width=WIDTH, layers=max(2, every_n), heads=HEADS,
+                      kv_heads=max(1, HEADS * c.kv_heads // c.heads), head_dim=head_dim, mlp_width=2 * WIDTH,
+                      max_positions=64, softmax_scale=head_dim**-0.5,
+                      rotary_dims=2 * max(1, round(head_dim * c.rotary_dims / c.head_dim / 2)) if c.rotary_dims else 0)
     torch.manual_seed(seed)
-    twin_lm = type(lm)(_tiny_lm_config(lm, model.family.name, layers))
-    wqkv = getattr(getattr(get_attr(lm, model.family.layers_attr)[0].decoder_layer, "attn", None), "Wqkv", None)
-    if isinstance(wqkv, QKNormedWqkv):  # MosaicGPT (OpenFlamingo-3B's LM)
-        add_qk_norms(twin_lm, wqkv.clip)
-    twin = Flamingo(NoVision(VISION_WIDTH), twin_lm, model.family, every_n, media_token_id=VOCAB - 2,
-                    eoc_token_id=VOCAB - 1, sizes=TINY_SIZES)
+    twin = Flamingo(None, DecoderLM(config), every_n, media_token_id=VOCAB - 2, eoc_token_id=VOCAB - 1,
+                    sizes=TINY_SIZES, dim_visual=VISION_WIDTH)
     with torch.no_grad():
         for name, p in twin.named_parameters():
             if name.endswith("_gate"):
                 p.fill_(0.7)
             elif p.dim() >= 2:
                 p.normal_(0.0, p.shape[-1] ** -0.5)
+            elif "norm" in name:
+                p.uniform_(0.5, 1.5) if name.endswith("weight") else p.normal_(0.0, 0.1)
             else:
-                p.uniform_(0.5, 1.5) if "norm" in name or "ln" in name else p.normal_(0.0, 0.1)
+                p.normal_(0.0, 0.1)
     return twin.eval()
 
 
@@ -96,10 +75,8 @@ def _prompts(media: int, generator: torch.Generator) -> tuple[torch.Tensor, torc
 
 
 @torch.no_grad()
-def largest_difference(twin, steps: int = 3, beams: int = 2) -> float:
+def largest_difference(twin: Flamingo, steps: int = 3, beams: int = 2) -> float:
     """Cached prefill + extend (with a beam reorder) against full forwards over the same sequences."""
-    from flamingo_eval.models.flamingo.model import PromptImages
-
     g = torch.Generator().manual_seed(1)
     device, dtype = twin.device, twin.dtype
     ids, mask = _prompts(twin.media_token_id, g)
@@ -107,21 +84,20 @@ def largest_difference(twin, steps: int = 3, beams: int = 2) -> float:
     latents = torch.randn((3, n, dim), generator=g).to(device, dtype)
     index = torch.tensor([[0, 1], [1, -1], [-1, -1]])
     ids, mask, index = ids.to(device), mask.to(device), index.to(device)
-    logits, state = twin.prefill(ids, mask, PromptImages(latents, index), beams, steps)
+    logits, state = fast.prefill(twin, ids, mask, fast.PromptImages(latents, index), beams, steps)
     media = latents[index.clamp(min=0)] * (index >= 0)[:, :, None, None].to(dtype)
     rows_ids, rows_mask, rows_media = (x.repeat_interleave(beams, dim=0) for x in (ids, mask, media))
-    full = twin(rows_ids[::beams], rows_mask[::beams], twin.media_kv(rows_media[::beams]))[:, -1].float()
-    worst = (logits - full).abs().max().item()
+    worst = (logits - twin(ids, mask, media)[:, -1].float()).abs().max().item()
     reorder = torch.arange(len(rows_ids), device=device).view(-1, beams).flip(-1).flatten()  # swap each query's beams
     for step in range(steps):
         tokens = torch.randint(0, VOCAB - 2, (len(rows_ids), 1), generator=g).to(device)
         if step == 1:
             state.reorder(reorder)
             rows_ids, rows_mask = rows_ids[reorder], rows_mask[reorder]
-        cached = twin.extend(state, tokens)
+        cached = fast.extend(twin, state, tokens)
         rows_ids = torch.cat([rows_ids, tokens], dim=1)
         rows_mask = torch.cat([rows_mask, torch.ones_like(tokens)], dim=1)
-        full = twin(rows_ids, rows_mask, twin.media_kv(rows_media))[:, -1].float()
+        full = twin(rows_ids, rows_mask, rows_media)[:, -1].float()
         worst = max(worst, (cached - full).abs().max().item())
     return worst
 
@@ -133,12 +109,12 @@ def check_fast_path(model: nn.Module) -> float:
         worst = largest_difference(tiny_twin(model).to(model.device))
     except Exception as e:  # a moved internal may also fail loudly inside the check: same verdict
         raise FastPathMismatch(
-            f"fast-path self-check failed for the {model.family.name} LM: {type(e).__name__}: "
+            f"fast-path self-check failed for the {model.lm.config.family} LM: {type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else ''} ({stack.describe()})"
         ) from e
     if not worst <= TOLERANCE:
         raise FastPathMismatch(
-            f"fast-path self-check failed for the {model.family.name} LM: cached decoding differs from the full "
+            f"fast-path self-check failed for the {model.lm.config.family} LM: cached decoding differs from the full "
             f"forward by {worst:.3g} in logits ({stack.describe()}); install the locked versions with `make setup`"
         )
     return worst

@@ -1,8 +1,7 @@
-"""The open_clip visual tower, returning patch tokens WITHOUT the final LayerNorm.
+"""The open_clip visual tower and its val transform (model.py takes its patch tokens before ``ln_post``).
 
-OpenFlamingo's checkpoints were trained with open_clip < 2.23, whose tower returned the last
-block's patch tokens before ``ln_post``; open_clip >= 2.23 normalises all tokens. We therefore run
-the tower's stages ourselves and stop before ``ln_post``.
+OpenFlamingo's checkpoints were trained with open_clip < 2.23, whose tower returned the last block's patch
+tokens before ``ln_post``; open_clip >= 2.23 normalises all tokens, so model.py runs the tower's stages itself.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import os
 import warnings
 from collections.abc import Callable
 
-import torch
 from torch import nn
 
 from flamingo_eval.errors import ConfigError, WeightsError
@@ -47,18 +45,3 @@ def load_vision(name: str, pretrained: str | None) -> tuple[nn.Module, Callable]
     if not hasattr(visual, "conv1"):
         raise ConfigError(f"vision_encoder {name}: not an open_clip VisionTransformer")
     return visual, val_transform
-
-
-def vision_width(visual: nn.Module) -> int:
-    return visual.conv1.out_channels
-
-
-def patch_tokens(visual: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) -> (N, patches, width): last block's outputs, class token dropped, no ln_post."""
-    x = visual.conv1(pixels)
-    x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
-    cls = visual.class_embedding.to(x.dtype).view(1, 1, -1).expand(x.shape[0], 1, -1)
-    x = torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype)
-    x = visual.ln_pre(x)
-    x = visual.transformer(x)
-    return x[:, 1:]

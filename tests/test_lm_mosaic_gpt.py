@@ -1,5 +1,6 @@
 """OpenFlamingo-3B's LM (MosaicGPT, remote code upstream) loads from its own layout without remote code
-and computes MosaicGPT's function: ALiBi, q/k LayerNorm over the full width, no biases, tied output."""
+and computes MosaicGPT's function (written out below): ALiBi, q/k LayerNorm over the full width, no biases,
+tied output."""
 
 import json
 import math
@@ -9,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from flamingo_eval.errors import ConfigError
-from flamingo_eval.models.flamingo.lm import load_language_model
+from flamingo_eval.models.lm.decoder import SequenceAttention, positions_of
+from flamingo_eval.models.lm.load import load_lm
 
 D, HEADS, LAYERS, VOCAB = 32, 4, 2, 48
 CONFIG = {
@@ -60,27 +62,21 @@ def write_mosaic_dir(tmp_path, config=CONFIG):
     return str(tmp_path)
 
 
+def logits(model, ids):
+    real = torch.ones_like(ids, dtype=torch.bool)
+    with torch.no_grad():
+        return model(ids, positions_of(real), SequenceAttention(real))
+
+
 def test_mosaic_gpt_layout_loads_and_computes_mosaic_gpt(tmp_path):
-    model, family = load_language_model(write_mosaic_dir(tmp_path))
-    assert family.layers_attr == "transformer.blocks"
+    model = load_lm(write_mosaic_dir(tmp_path))
+    assert model.config.family == "mosaic_gpt" and model.config.qk_norm
     ids = torch.tensor([[3, 17, 5, 40, 22, 9, 1]])
-    with torch.no_grad():
-        torch.testing.assert_close(model(input_ids=ids).logits, mosaic_reference(mosaic_weights(), ids), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(logits(model, ids), mosaic_reference(mosaic_weights(), ids), atol=1e-5, rtol=1e-5)
 
 
-def test_mosaic_gpt_incremental_decoding_matches_full_forward(tmp_path):
-    from transformers import DynamicCache
-
-    model, _ = load_language_model(write_mosaic_dir(tmp_path))
-    ids = torch.tensor([[3, 17, 5, 40, 22, 9, 1]])
-    with torch.no_grad():
-        full = model(input_ids=ids).logits[:, -1]
-        cache = DynamicCache(config=model.config)
-        model(input_ids=ids[:, :-1], past_key_values=cache, use_cache=True)
-        step = model(input_ids=ids[:, -1:], past_key_values=cache, use_cache=True).logits[:, -1]
-    torch.testing.assert_close(step, full, atol=1e-5, rtol=1e-5)
-
-
-def test_mosaic_gpt_options_mpt_cannot_express_are_refused(tmp_path):
-    with pytest.raises(ConfigError, match="no_bias"):
-        load_language_model(write_mosaic_dir(tmp_path, {**CONFIG, "no_bias": False}))
+def test_mosaic_gpt_options_the_decoder_does_not_implement_are_refused(tmp_path):
+    for change, name in (({"no_bias": False}, "no_bias"), ({"mlp_ratio": 2}, "mlp_ratio"),
+                         ({"learned_pos_emb": True}, "learned_pos_emb")):
+        with pytest.raises(ConfigError, match=name):
+            load_lm(write_mosaic_dir(tmp_path, {**CONFIG, **change}))

@@ -1,0 +1,92 @@
+"""The self-attention KV cache for batched greedy and beam search: the prompt is kept once per query.
+
+The prompt is prefilled once per query whatever the beam count, and its K/V stay one copy per query (the
+prefill's own tensors). Each row (a beam) owns only its generated suffix, written in place into room
+reserved up front, so a step never grows or copies the cache and a beam reorder moves suffixes only.
+The two attention strategies over it are what a model's layers are handed: ``PrefillAttention`` (the plain
+causal attention, storing the prompt) and ``DecodeAttention`` (the cascade kernel).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from flamingo_eval.models.decoding.attention import cascade_attention
+from flamingo_eval.models.lm.decoder import causal_attention
+
+
+class KVCache:
+    """Per layer: prompt K/V (Q, kv_heads, P, d) once per query, suffix K/V (Q x beams, kv_heads, room, d)."""
+
+    def __init__(self, layers: int, beams: int, room: int, prompt_real: torch.Tensor):
+        self.beams, self.room = beams, room
+        self.prompt_real = prompt_real.bool()  # (Q, P): False at left padding
+        self.prompt_keys: list[torch.Tensor | None] = [None] * layers
+        self.prompt_values: list[torch.Tensor | None] = [None] * layers
+        self.suffix_keys: list[torch.Tensor | None] = [None] * layers
+        self.suffix_values: list[torch.Tensor | None] = [None] * layers
+        self.filled = 0  # suffix positions written, the same for every row and layer
+
+    @property
+    def length(self) -> int:
+        return self.prompt_real.shape[1] + self.filled
+
+    def store_prompt(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> None:
+        # contiguous once here, or every decode step's matmul would copy these strided projections again
+        self.prompt_keys[layer], self.prompt_values[layer] = keys.contiguous(), values.contiguous()
+        rows = keys.shape[0] * self.beams
+        self.suffix_keys[layer] = keys.new_empty((rows, keys.shape[1], self.room, keys.shape[3]))
+        self.suffix_values[layer] = values.new_empty((rows, values.shape[1], self.room, values.shape[3]))
+
+    def append(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write (rows, kv_heads, t, d) new K/V after the filled part; returns each row's suffix so far."""
+        end = self.filled + keys.shape[2]
+        if end > self.room:
+            raise RuntimeError(f"KV cache full: {end} new positions needed, room for {self.room}")
+        self.suffix_keys[layer][:, :, self.filled : end] = keys
+        self.suffix_values[layer][:, :, self.filled : end] = values
+        return self.suffix_keys[layer][:, :, :end], self.suffix_values[layer][:, :, :end]
+
+    def advance(self, tokens: int) -> None:
+        """After a pass through every layer: its ``tokens`` new positions are part of the suffix."""
+        self.filled += tokens
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Row i continues row ``rows[i]`` (of the same query): only the suffixes move."""
+        if self.filled:
+            for cache in (self.suffix_keys, self.suffix_values):
+                for layer, t in enumerate(cache):
+                    cache[layer][:, :, : self.filled] = t[rows, :, : self.filled]
+
+    def keep_queries(self, queries: torch.Tensor) -> None:
+        """Drop every query not in ``queries`` (finished), with its rows."""
+        rows = (queries[:, None] * self.beams + torch.arange(self.beams, device=queries.device)).flatten()
+        self.prompt_real = self.prompt_real[queries]
+        for cache, index in ((self.prompt_keys, queries), (self.prompt_values, queries),
+                             (self.suffix_keys, rows), (self.suffix_values, rows)):
+            for layer, t in enumerate(cache):
+                cache[layer] = t[index]
+
+
+class PrefillAttention:
+    """Each query's prompt once: plain causal attention over it, its K/V stored for the decode steps."""
+
+    def __init__(self, cache: KVCache):
+        self.cache = cache
+
+    def __call__(self, layer, q, k, v, slopes, scale):
+        self.cache.store_prompt(layer, k, v)
+        return causal_attention(q, k, v, self.cache.prompt_real, slopes, scale)
+
+
+class DecodeAttention:
+    """New tokens of every row: written into the row's suffix, attending to prompt + suffix by cascade."""
+
+    def __init__(self, cache: KVCache):
+        self.cache = cache
+
+    def __call__(self, layer, q, k, v, slopes, scale):
+        c = self.cache
+        suffix_keys, suffix_values = c.append(layer, k, v)
+        return cascade_attention(q, c.prompt_keys[layer], c.prompt_values[layer], c.prompt_real, suffix_keys,
+                                 suffix_values, slopes, scale)

@@ -1,0 +1,59 @@
+"""The cascade kernel against attention over each beam's own copy of the prompt (the definition)."""
+
+import pytest
+import torch
+
+from flamingo_eval.models.decoding.attention import cascade_attention
+from flamingo_eval.models.lm.decoder import alibi_bias, alibi_slopes
+
+
+def reference(q, prompt_keys, prompt_values, prompt_real, suffix_keys, suffix_values, slopes, scale):
+    """Every beam with its own copy of the prompt, key heads repeated per query head, one softmax."""
+    beams = q.shape[0] // prompt_keys.shape[0]
+    groups = q.shape[1] // prompt_keys.shape[1]
+    t, prompt, suffix = q.shape[2], prompt_keys.shape[2], suffix_keys.shape[2]
+    k = torch.cat([prompt_keys.repeat_interleave(beams, 0), suffix_keys], 2).repeat_interleave(groups, 1)
+    v = torch.cat([prompt_values.repeat_interleave(beams, 0), suffix_values], 2).repeat_interleave(groups, 1)
+    scores = q @ k.transpose(-1, -2) * scale
+    if slopes is not None:
+        scores = scores + alibi_bias(slopes, prompt + suffix, q.device)[None, :, None, :]
+    visible = torch.ones((q.shape[0], t, prompt + suffix), dtype=torch.bool)
+    visible[:, :, :prompt] = prompt_real.repeat_interleave(beams, 0)[:, None, :]
+    visible[:, :, prompt:] = torch.arange(suffix)[None, :] <= torch.arange(t)[:, None] + suffix - t
+    return scores.masked_fill(~visible[:, None], float("-inf")).softmax(-1) @ v
+
+
+@pytest.mark.parametrize("alibi", [False, True])
+@pytest.mark.parametrize("kv_heads", [4, 2, 1])
+@pytest.mark.parametrize("t", [1, 3])
+def test_cascade_attention_equals_attention_over_each_beams_own_copy_of_the_prompt(alibi, kv_heads, t):
+    """One prompt copy per query; grouped K/V heads (Llama, Mistral); one new token (a decode step) or
+    several (rank's options); the first query left-padded; ALiBi (MPT) or none (rotary, already in q/k)."""
+    torch.manual_seed(0)
+    queries, beams, heads, prompt, suffix, dim = 2, 3, 4, 5, 4, 8
+    rows = queries * beams
+    inputs = dict(
+        q=torch.randn(rows, heads, t, dim),
+        prompt_keys=torch.randn(queries, kv_heads, prompt, dim), prompt_values=torch.randn(queries, kv_heads, prompt, dim),
+        prompt_real=torch.tensor([[False, False, True, True, True], [True] * 5]),
+        suffix_keys=torch.randn(rows, kv_heads, suffix, dim), suffix_values=torch.randn(rows, kv_heads, suffix, dim),
+        slopes=alibi_slopes(heads) if alibi else None, scale=dim**-0.5,
+    )
+    torch.testing.assert_close(cascade_attention(**inputs), reference(**inputs), atol=1e-5, rtol=1e-5)
+
+
+def test_a_beam_sees_only_its_own_suffix_and_its_querys_prompt():
+    torch.manual_seed(1)
+    q = torch.randn(4, 2, 1, 8)
+    pk, pv = torch.randn(2, 2, 3, 8), torch.randn(2, 2, 3, 8)
+    sk, sv = torch.randn(4, 2, 2, 8), torch.randn(4, 2, 2, 8)
+    real = torch.ones(2, 3, dtype=torch.bool)
+    base = cascade_attention(q, pk, pv, real, sk, sv, None, 0.3)
+    changed = sv.clone()
+    changed[1] += 5.0  # row 1's suffix
+    pv2 = pv.clone()
+    pv2[1] += 5.0  # query 1's prompt (rows 2 and 3)
+    moved = (cascade_attention(q, pk, pv, real, sk, changed, None, 0.3) - base).abs().amax((1, 2, 3))
+    assert moved[1] > 0.1 and moved[[0, 2, 3]].max() == 0
+    moved = (cascade_attention(q, pk, pv2, real, sk, sv, None, 0.3) - base).abs().amax((1, 2, 3))
+    assert moved[2:].min() > 0.1 and moved[:2].max() == 0
