@@ -11,8 +11,8 @@ import os
 import time
 from pathlib import Path
 
+from flamingo_eval.data_setup import catalogue
 from flamingo_eval.data_setup.annotations import fetch, plan
-from flamingo_eval.data_setup.catalogue import IMAGES
 from flamingo_eval.data_setup.check import check_task, format_findings
 from flamingo_eval.data_setup.images import fetch_images
 from flamingo_eval.data_setup.needs import Need, resolve_tasks, task_needs
@@ -21,24 +21,27 @@ __all__ = ["fetch_command", "check_command", "check_task", "task_needs"]
 
 
 def _folder_present(root: Path, need: Need) -> bool:
-    path = need.present(root)
-    return path is not None and any(path.iterdir())
+    """Whether the folder's images look unpacked (it, or the sub-folder holding them, is not empty)."""
+    source = catalogue.IMAGES.get(need.default)
+    path = root / need.default / (source.holds if source else "")
+    return path.is_dir() and any(path.iterdir())
 
 
-def _image_line(root: Path, need: Need, done: set[str]) -> str:
-    source = IMAGES.get(need.default)
+def _image_line(root: Path, need: Need) -> str:
+    source = catalogue.IMAGES.get(need.default)
     state = "present" if _folder_present(root, need) else "absent"
     if source is None:
-        return f"  images   {need.default}/ ({state}): no known source; put the images there"
+        return f"  images   {need.default}/ {state}: no known source; put the images there"
     if source.url is None:
-        return f"  images   {need.default}/ ({state}, {source.size}): {source.instructions}"
-    hint = "" if state == "present" or need.default in done else "; --images downloads and unpacks it"
-    return f"  images   {need.default}/ ({state}) <- {source.url} ({source.size}, {source.licence}){hint}"
+        return f"  images   {need.default}/ {state} ({source.size}): {source.instructions}"
+    hint = "" if state == "present" else "; --images downloads and unpacks it"
+    return f"  images   {need.default}/ {state}: {source.url} ({source.size}; {source.licence}){hint}"
 
 
 def fetch_command(names: list[str], data_root: str | os.PathLike, source: str | os.PathLike | None = None,
                   images: bool = False, force: bool = False, progress: bool = True) -> int:
-    """Annotation files for every task, then each image folder's source (downloaded with ``images``)."""
+    """Annotation files for every task, then each image folder's source (downloaded with ``images``, where
+    absent, or again with ``force``)."""
     root = Path(data_root)
     tasks = resolve_tasks(names)
     needs = {t.name: task_needs(t) for t in tasks}
@@ -49,11 +52,12 @@ def fetch_command(names: list[str], data_root: str | os.PathLike, source: str | 
         print(f"{task.name}  ({task.title})")
         print("\n".join(line for p, line in zip(placements, lines, strict=True) if p.task == task.name))
         for need in (n for n in needs[task.name] if n.folder):
-            src = IMAGES.get(need.default)
-            if images and src is not None and src.url and need.default not in done and not _folder_present(root, need):
+            src = catalogue.IMAGES.get(need.default)
+            wanted = force or not _folder_present(root, need)  # --force re-unpacks an incomplete folder
+            if images and src is not None and src.url and need.default not in done and wanted:
                 print(fetch_images(src, root, progress), flush=True)
                 done.add(need.default)
-            print(_image_line(root, need, done))
+            print(_image_line(root, need))
     print(f"next: flamingo-eval data check {' '.join(t.name for t in tasks)} --data-root {root}")
     return 0
 

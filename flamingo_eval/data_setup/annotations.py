@@ -90,9 +90,10 @@ def fetch(placements: list[Placement], data_root: Path, source: Path | None) -> 
         if p.present is not None:
             lines.append(f"  present  {p.present.relative_to(data_root)}")
         elif p.repo_path is None:
-            lines.append(f"  absent   {p.need.default}: not in {HUB_REPO} (see the images note below)")
+            lines.append(f"  absent   {p.need.default}: not in {HUB_REPO}; see the note below")
         else:
             if dest not in done:
                 done[dest] = place(root / p.repo_path, dest)
-            lines.append(f"  {done[dest]:<8} {p.need.default}  <- {HUB_REPO}/{p.repo_path}")
+            renamed = f" (eval_benchmark's {p.repo_path})" if p.repo_path != p.need.default else ""
+            lines.append(f"  {done[dest]:<8} {p.need.default}{renamed}")
     return lines

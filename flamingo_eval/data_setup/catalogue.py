@@ -49,10 +49,11 @@ class ImageSource:
     unpacks_to: str | None = None  # the archive's top-level folder
     licence: str = ""
     instructions: str = ""
+    holds: str = ""  # the sub-folder the images are in, where not the folder itself (HatefulMemes' img/)
 
 
 _COCO = "images.cocodataset.org/zips"
-_COCO_LICENCE = "COCO terms of use (annotations CC BY 4.0, images under their Flickr licences)"
+_COCO_LICENCE = "COCO terms of use"
 _VIZWIZ = "https://vizwiz.cs.colorado.edu/VizWiz_final/images"
 _VIZWIZ_LICENCE = "CC BY 4.0"
 
@@ -82,7 +83,8 @@ IMAGES: dict[str, ImageSource] = {
         "hateful_memes", "size given on the challenge site",
         instructions="HatefulMemes is licence-gated: accept Meta's licence at https://hatefulmemeschallenge.com "
                      "and download the phase-2 data; unpack it so that hateful_memes/img/<id>.png exist (and "
-                     "dev_seen.jsonl, which openflamingo/eval_benchmark lacks, beside train.jsonl)"),
+                     "dev_seen.jsonl, which openflamingo/eval_benchmark lacks, beside train.jsonl)",
+        holds="img"),
 }
 
 EXPECTED_ITEMS: dict[tuple[str, str], int] = {

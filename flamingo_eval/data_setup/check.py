@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from flamingo_eval.data_setup.catalogue import ANNOTATIONS, IMAGES, expected_items
+from flamingo_eval.data_setup import catalogue
+from flamingo_eval.data_setup.catalogue import ANNOTATIONS, expected_items
 from flamingo_eval.data_setup.needs import Need, task_needs
 from flamingo_eval.errors import DataError
 from flamingo_eval.task import TaskSpec
@@ -37,8 +38,8 @@ def _size(path: Path) -> str:
 
 def _instructions(task: TaskSpec, needs: list[Need]) -> str:
     """The instructions of the task's licence-gated or request-form data, if it has any."""
-    return next((IMAGES[n.default].instructions for n in needs
-                 if n.folder and n.default in IMAGES and IMAGES[n.default].instructions), "")
+    return next((catalogue.IMAGES[n.default].instructions for n in needs
+                 if n.folder and n.default in catalogue.IMAGES and catalogue.IMAGES[n.default].instructions), "")
 
 
 def _file_fix(task: TaskSpec, need: Need, needs: list[Need], root: Path) -> str:
@@ -47,13 +48,15 @@ def _file_fix(task: TaskSpec, need: Need, needs: list[Need], root: Path) -> str:
     return _instructions(task, needs) or f"point to it with --data {need.key}=PATH"
 
 
-def _image_fix(task: TaskSpec, folder: str, root: Path) -> str:
-    source = IMAGES.get(folder)
+def _image_fix(task: TaskSpec, folder: str, root: Path, partial: bool = False) -> str:
+    """The command that fills the folder (``--force`` unpacks the archive again over an incomplete one)."""
+    source = catalogue.IMAGES.get(folder)
     if source is None:
         return f"put the images under {root / folder}"
     if source.url is None:
         return source.instructions
-    return f"flamingo-eval data fetch {task.name} --images --data-root {root}  ({source.url}, {source.size})"
+    force = " --force" if partial else ""
+    return f"flamingo-eval data fetch {task.name} --images{force} --data-root {root}  ({source.url}, {source.size})"
 
 
 def _listing(folder: Path) -> frozenset[str]:
@@ -125,7 +128,7 @@ def _images(task: TaskSpec, needs: list[Need], root: Path, splits: dict) -> list
                 wanted |= split.image_files().get(need.key, set())
         checked = all(w in splits for w in need.used_by)
         if not folder.is_dir():
-            count = f" ({len(wanted):,} images)" if wanted else ""
+            count = f" ({len(wanted):,} images named by the annotations)" if wanted else ""
             findings.append(Finding("missing", f"images {need.default}/: folder absent{count}",
                                     _image_fix(task, need.default, root)))
         elif not checked and not wanted:
@@ -136,7 +139,8 @@ def _images(task: TaskSpec, needs: list[Need], root: Path, splits: dict) -> list
             if gone:
                 shown = ", ".join(f"{need.default}/{g}" for g in gone[:SHOWN]) + (", ..." if len(gone) > SHOWN else "")
                 findings.append(Finding("missing", f"images {need.default}/: {len(gone):,} of {len(wanted):,} "
-                                                   f"missing, e.g. {shown}", _image_fix(task, need.default, root)))
+                                                   f"missing, e.g. {shown}",
+                                    _image_fix(task, need.default, root, partial=True)))
             else:
                 findings.append(Finding("ok", f"images {need.default}/: all {len(wanted):,} present"))
     return findings
