@@ -197,7 +197,7 @@ def with_variant(raw: dict[str, Any], variant: str, source: str = "<memory>") ->
     ``files``, which the variant extends; the name becomes ``<task>:<variant>``."""
     variants = raw.get("variants") or {}
     if variant not in variants:
-        raise unknown(f"variant of task {raw.get('name')}", variant, list(variants))
+        raise unknown(f"{raw.get('name')} variant", variant, list(variants))
     overlay = variants[variant]
     if not isinstance(overlay, dict) or {"name", "variants"} & set(overlay):
         raise ConfigError(f"{source}: variant {variant!r} must be a mapping without 'name' or 'variants'")
