@@ -101,9 +101,13 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    import os
+
     from flamingo_eval.data_setup import check_command, fetch_command
 
     if args.action == "fetch":
+        if args.quiet:
+            os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         return fetch_command(args.task, args.data_root, source=args.source, images=args.images, force=args.force,
                              progress=not args.quiet)
     return check_command(args.task, args.data_root)
