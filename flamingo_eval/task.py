@@ -94,11 +94,6 @@ class TaskSpec:
         """
         return f"{self.files[images_data_key].rstrip('/')}/{filename}"
 
-    @property
-    def base_name(self) -> str:
-        """The task a variant belongs to (``vqav2`` for ``vqav2:test-dev``)."""
-        return self.name.split(VARIANT_SEP, 1)[0]
-
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "kind": self.kind, "metric": self.metric,
                 "files": dict(self.files)}
@@ -202,6 +197,8 @@ def with_variant(raw: dict[str, Any], variant: str, source: str = "<memory>") ->
     if not isinstance(overlay, dict) or {"name", "variants"} & set(overlay):
         raise ConfigError(f"{source}: variant {variant!r} must be a mapping without 'name' or 'variants'")
     merged = {k: v for k, v in raw.items() if k != "variants"}
+    if not isinstance(overlay.get("files", {}), dict):
+        raise ConfigError(f"{source}: variant {variant!r}: 'files' must be a mapping of data keys to paths")
     for key, value in overlay.items():
         merged[key] = {**raw.get("files", {}), **value} if key == "files" else value
     merged["name"] = f"{raw['name']}{VARIANT_SEP}{variant}"

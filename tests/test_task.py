@@ -67,7 +67,7 @@ def test_spec_without_generation_for_a_generation_task_is_rejected():
 def test_hateful_memes_evaluates_test_seen_and_offers_dev_seen_as_a_variant():
     base, dev = load_task("hateful_memes"), load_task("hateful_memes:dev_seen")
     assert base.eval.options["annotations"] == "test_seen" and base.variants == ("dev_seen",)
-    assert dev.name == "hateful_memes:dev_seen" and dev.base_name == "hateful_memes"
+    assert dev.name == "hateful_memes:dev_seen" and dev.title == "HatefulMemes, dev_seen"
     assert dev.eval.options["annotations"] == "dev_seen" and dev.demo == base.demo
     assert dev.files == {**base.files, "dev_seen": "hateful_memes/dev_seen.jsonl"}  # the variant adds its file
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flamingo_eval.task import VARIANT_SEP
+
 HUB_REPO = "openflamingo/eval_benchmark"
 
 ANNOTATIONS: dict[str, str] = {
@@ -102,4 +104,4 @@ def expected_items(task_name: str, which: str) -> int | None:
     """The published size of a task's split; a variant shares its task's demonstration pool."""
     if (task_name, which) in EXPECTED_ITEMS:
         return EXPECTED_ITEMS[(task_name, which)]
-    return EXPECTED_ITEMS.get((task_name.split(":", 1)[0], which)) if which == "demo" else None
+    return EXPECTED_ITEMS.get((task_name.split(VARIANT_SEP, 1)[0], which)) if which == "demo" else None

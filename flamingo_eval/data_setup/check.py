@@ -2,9 +2,9 @@
 that fixes each gap.
 
 Per task: each annotation file (present, size), each split's item count against the published one, and each
-image folder against the images its splits name (one directory listing per folder, so COCO's 82,783 train
-images take well under a second). Splits are parsed through the same Arrow cache as ``run``, so a second
-check (and the run after it) reads them in about a second.
+image folder against the images its splits name (one directory listing per folder, not a stat per image).
+Splits are parsed through the same Arrow cache as ``run``: the first check of full-size VQAv2 took 24 s on two
+shared cores, later ones (and the run after them) about 2 s.
 """
 
 from __future__ import annotations
