@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flamingo_eval.errors import UserError
 
-SUBCOMMANDS = ("run", "ls", "score", "index", "leaderboard", "regress", "demo")
+SUBCOMMANDS = ("run", "ls", "score", "index", "leaderboard", "regress", "demo", "data")
 
 
 def parse_data_overrides(items: Sequence[str] | None) -> dict[str, str]:
@@ -35,8 +35,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
         for name in available_tasks():
             spec = load_task(name)
             print(f"{spec.name:<14} {spec.kind:<15} {spec.metric:<13} {spec.title}")
-            for key, path in spec.files.items():
-                print(f"    {key:<18} <data-root>/{path}")
+            for key in spec.files:
+                print(f"    {key:<18} " + " or ".join(f"<data-root>/{p}" for p in spec.candidates(key)))
+            for variant in spec.variants:
+                v = load_task(f"{name}:{variant}")
+                print(f"  variant {v.name:<24} {v.title}")
+                for key in (k for k in v.files if k not in spec.files):
+                    print(f"    {key:<18} " + " or ".join(f"<data-root>/{p}" for p in v.candidates(key)))
     else:
         from flamingo_eval.models import list_models
 
@@ -93,6 +98,19 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.output:
         write_json_atomic(args.output, out)
     return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    import os
+
+    from flamingo_eval.data_setup import check_command, fetch_command
+
+    if args.action == "fetch":
+        if args.quiet:
+            os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        return fetch_command(args.task, args.data_root, source=args.source, images=args.images, force=args.force,
+                             progress=not args.quiet)
+    return check_command(args.task, args.data_root)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -179,6 +197,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vqa-scorer", default="official", choices=["official", "openflamingo"])
     add_data_args(p)
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("data", help="set up a data root: fetch annotation files (and open images), check it")
+    dsub = p.add_subparsers(dest="action", required=True)
+    q = dsub.add_parser("fetch", help="lay out the tasks' annotation files from openflamingo/eval_benchmark and "
+                                      "say where each image folder comes from")
+    q.add_argument("task", nargs="+", help="task names, variants (vqav2:test-dev) or 'all'")
+    q.add_argument("--data-root", default="data", help="root of the data layout (default: ./data)")
+    q.add_argument("--source", type=Path, help="a local copy of openflamingo/eval_benchmark (no network needed)")
+    q.add_argument("--images", action="store_true",
+                   help="also download and unpack the openly licensed images (COCO, VizWiz, TextVQA)")
+    q.add_argument("--force", action="store_true", help="replace annotation files that are already present")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=cmd_data)
+    q = dsub.add_parser("check", help="what each task reads that is present or missing, and how to fix it; "
+                                      "exit 1 when anything is missing")
+    q.add_argument("task", nargs="+", help="task names, variants (vqav2:test-dev) or 'all'")
+    q.add_argument("--data-root", default="data", help="root of the data layout (default: ./data)")
+    q.set_defaults(func=cmd_data)
 
     p = sub.add_parser("index", help="compute RICES features and the FAISS index ahead of time")
     p.add_argument("--task", nargs="+", required=True)

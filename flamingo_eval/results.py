@@ -20,6 +20,7 @@ from typing import Any
 from flamingo_eval.errors import UserError
 
 SCHEMA = "flamingo-eval/result/v1"
+SUBMISSIONS_DIR = "submissions"  # EvalAI files of the test-split variants, beside (not among) the results
 
 
 def result_stem(task: str, shots: int, selection: str) -> str:
@@ -132,7 +133,8 @@ def find_results(paths: Iterable[str | Path]) -> list[Path]:
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*.json") if "items" not in q.parts and not q.name.startswith(".")))
+            found.extend(sorted(q for q in p.rglob("*.json")
+                                if not {"items", SUBMISSIONS_DIR} & set(q.parts) and not q.name.startswith(".")))
         elif p.exists():
             found.append(p)
         else:

@@ -26,6 +26,7 @@ from flamingo_eval.errors import BadImageError, DataError
 from flamingo_eval.models.base import ModelAdapter
 from flamingo_eval.results import (
     SCHEMA,
+    SUBMISSIONS_DIR,
     ItemLog,
     ensure_writable_dir,
     git_commit,
@@ -236,6 +237,22 @@ class Runner:
         trial = {"score": result.score, "n": result.n, "skipped": len(records) - len(kept)}
         return trial, rows
 
+    def submit_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> None:
+        """A test split scored by a server: each trial's answers become its submission file."""
+        from flamingo_eval.submission import submission_rows, upload_line
+
+        stem = result_stem(td.task.name, shots, trials[0][1].describe()["selection"])
+        for seed, selector in trials:
+            records = self._trial(td, shots, seed, selector)
+            if not self.world.is_main:
+                continue
+            answers = {i: r["answer"] for i, r in records.items() if "skipped" not in r}
+            rows = submission_rows(td.task.submission, td.eval_split, answers, td.paths)
+            path = self.out_dir / SUBMISSIONS_DIR / f"{stem}_seed{seed}.json"
+            write_json_atomic(path, rows)
+            print(f"{td.task.name} {shots}-shot seed {seed}: "
+                  f"{upload_line(td.task.submission['format'], path, len(answers), len(rows))}", flush=True)
+
     def run_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> dict | None:
         started = time.time()
         selection = trials[0][1].describe()
@@ -288,6 +305,9 @@ class Runner:
         for td in self.tasks:
             trials = self.selectors(td)
             for shots in self.config.shots:
+                if td.task.submission is not None:
+                    self.submit_cell(td, shots, trials)
+                    continue
                 result = self.run_cell(td, shots, trials)
                 if result is not None:
                     results.append(result)

@@ -104,6 +104,11 @@ def score_file(task: TaskSpec, predictions_path: Path, data_root: str, overrides
     """``flamingo-eval score``: re-score an official-format prediction file without any model."""
     from flamingo_eval.data import load_split
 
+    if task.submission is not None:
+        from flamingo_eval.submission import FORMATS
+
+        raise UserError(f"task {task.name} has no public answers: `run` writes its submission file, which "
+                        f"{FORMATS[task.submission['format']].upload} scores")
     predictions = read_predictions(task, predictions_path)
     items = load_split(task, "eval", data_root, overrides)
     check_coverage(predictions, items, str(predictions_path))

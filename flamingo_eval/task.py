@@ -1,7 +1,10 @@
 """TaskSpec: one task's data files, splits, prompt template, generation settings, postprocessing, metric.
 
 Loaded from ``tasks/<name>.yaml`` (or any YAML path given as ``--task``). Data paths are relative to
-``--data-root`` and each can be overridden with ``--data KEY=PATH``.
+``--data-root`` and each can be overridden with ``--data KEY=PATH``. A file may be given as a list of
+candidate paths (the official archive's name beside OpenFlamingo's converted one): the first that exists is
+used. A YAML's ``variants`` are the task on another published split (``hateful_memes:dev_seen``,
+``vqav2:test-dev``): each overrides top-level keys of the task and adds to its ``files``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from flamingo_eval.registry import unknown
 
 KINDS = ("caption", "vqa", "classification")
 TASKS_DIR_ENV = "FLAMINGO_EVAL_TASKS"
+VARIANT_SEP = ":"
 
 
 def tasks_dir() -> Path:
@@ -60,18 +64,27 @@ class TaskSpec:
     generation: GenerationSettings | None = None
     options: tuple[str, ...] = ()
     references: str | None = None
+    submission: dict[str, Any] | None = None
+    alternatives: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    variants: tuple[str, ...] = ()
     source: str = ""
     sha256: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
+    def candidates(self, key: str) -> tuple[str, ...]:
+        """The default paths (relative to --data-root) a data key may have, in order of preference."""
+        return self.alternatives.get(key, (self.files[key],))
+
     def data_paths(self, data_root: str | os.PathLike = "data", overrides: dict[str, str] | None = None) -> dict[str, Path]:
-        """Every data key -> its path: an override if given, else data_root / the task's default."""
+        """Every data key -> its path: an override if given, else the first of its candidates that exists
+        under data_root (the first one when none does)."""
         overrides = dict(overrides or {})
         for key in overrides:
             if key not in self.files:
                 raise unknown(f"data key for task {self.name}", key, list(self.files))
         root = Path(data_root)
-        return {k: Path(overrides[k]) if k in overrides else root / v for k, v in self.files.items()}
+        return {k: Path(overrides[k]) if k in overrides else _first_existing(root, self.candidates(k))
+                for k in self.files}
 
     def image_key(self, images_data_key: str, filename: str) -> str:
         """A stable image key: the images directory's default location + file name.
@@ -84,6 +97,26 @@ class TaskSpec:
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "kind": self.kind, "metric": self.metric,
                 "files": dict(self.files)}
+
+
+def _first_existing(root: Path, candidates: tuple[str, ...]) -> Path:
+    paths = [root / c for c in candidates]
+    return next((p for p in paths if p.exists()), paths[0])
+
+
+def _files(raw: Any, source: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """``files`` -> (key -> preferred path, key -> all candidates for keys that list several)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: 'files' must be a mapping of data keys to paths")
+    files, alternatives = {}, {}
+    for key, value in raw.items():
+        paths = [value] if isinstance(value, str) else value
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+            raise ConfigError(f"{source}: files.{key} must be a path or a list of paths")
+        files[key] = paths[0]
+        if len(paths) > 1:
+            alternatives[key] = tuple(paths)
+    return files, alternatives
 
 
 def _require(d: dict, key: str, where: str) -> Any:
@@ -116,11 +149,21 @@ def parse_task(raw: dict[str, Any], source: str = "<memory>") -> TaskSpec:
     options = tuple(raw.get("options", ()))
     if kind == "classification" and len(options) < 2:
         raise ConfigError(f"{source}: a classification task needs at least two 'options'")
-    files = dict(_require(raw, "files", source))
+    files, alternatives = _files(_require(raw, "files", source), source)
     references = raw.get("references")
     if references is not None and references not in files:
         raise ConfigError(f"{source}: references {references!r} is not a key of 'files'")
-    canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()
+    submission = raw.get("submission")
+    if submission is not None:
+        from flamingo_eval.submission import check_spec
+
+        check_spec(submission, kind, files, source)
+    variants = raw.get("variants") or {}
+    if not isinstance(variants, dict):
+        raise ConfigError(f"{source}: 'variants' must map variant names to overrides")
+    # A task's variants do not change what the task itself computes, so they stay out of its hash.
+    canonical = json.dumps({k: v for k, v in raw.items() if k != "variants"}, sort_keys=True,
+                           ensure_ascii=False).encode()
     return TaskSpec(
         name=_require(raw, "name", source),
         title=raw.get("title", raw["name"]),
@@ -135,10 +178,31 @@ def parse_task(raw: dict[str, Any], source: str = "<memory>") -> TaskSpec:
         generation=generation,
         options=options,
         references=references,
+        submission=submission,
+        alternatives=alternatives,
+        variants=tuple(variants),
         source=source,
         sha256=hashlib.sha256(canonical).hexdigest(),
         raw=raw,
     )
+
+
+def with_variant(raw: dict[str, Any], variant: str, source: str = "<memory>") -> dict[str, Any]:
+    """The task's YAML with one of its variants applied: the variant's keys replace the task's, except
+    ``files``, which the variant extends; the name becomes ``<task>:<variant>``."""
+    variants = raw.get("variants") or {}
+    if variant not in variants:
+        raise unknown(f"{raw.get('name')} variant", variant, list(variants))
+    overlay = variants[variant]
+    if not isinstance(overlay, dict) or {"name", "variants"} & set(overlay):
+        raise ConfigError(f"{source}: variant {variant!r} must be a mapping without 'name' or 'variants'")
+    merged = {k: v for k, v in raw.items() if k != "variants"}
+    if not isinstance(overlay.get("files", {}), dict):
+        raise ConfigError(f"{source}: variant {variant!r}: 'files' must be a mapping of data keys to paths")
+    for key, value in overlay.items():
+        merged[key] = {**raw.get("files", {}), **value} if key == "files" else value
+    merged["name"] = f"{raw['name']}{VARIANT_SEP}{variant}"
+    return merged
 
 
 def available_tasks() -> list[str]:
@@ -146,8 +210,17 @@ def available_tasks() -> list[str]:
     return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
 
 
+def _split_variant(name_or_path: str) -> tuple[str, str | None]:
+    """``vqav2:test-dev`` -> ("vqav2", "test-dev"); a path's own colons (none on POSIX) are kept."""
+    head, sep, tail = name_or_path.rpartition(VARIANT_SEP)
+    if sep and head and tail and "/" not in tail and not tail.endswith((".yaml", ".yml")):
+        return head, tail
+    return name_or_path, None
+
+
 def load_task(name_or_path: str) -> TaskSpec:
-    """A shipped task name (``vqav2``) or a path to a task YAML."""
+    """A shipped task name (``vqav2``), a path to a task YAML, either with ``:<variant>``."""
+    name_or_path, variant = _split_variant(name_or_path)
     path = Path(name_or_path)
     if not (name_or_path.endswith((".yaml", ".yml")) or path.is_file()):
         path = tasks_dir() / f"{name_or_path}.yaml"
@@ -159,4 +232,8 @@ def load_task(name_or_path: str) -> TaskSpec:
         raise ConfigError(f"task spec not found: {path}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e.__class__.__name__})") from None
-    return parse_task(raw, source=str(path))
+    if variant is None:
+        return parse_task(raw, source=str(path))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a task spec is a YAML mapping")
+    return parse_task(with_variant(raw, variant, str(path)), source=f"{path}{VARIANT_SEP}{variant}")

@@ -189,7 +189,7 @@ def test_malformed_annotation_json_names_the_file(tmp_path, capsys):
 
 def test_empty_evaluation_split_is_refused(tmp_path, capsys):
     root = copy_fixtures(tmp_path)
-    memes = root / "hateful_memes" / "dev_seen.jsonl"
+    memes = root / "hateful_memes" / "test_seen.jsonl"
     memes.write_text("")
     line = one_line_error(capsys, main(["--model", SPEC, "--task", "hateful_memes", "--shots", "2",
                                         "--data-root", str(root)]))

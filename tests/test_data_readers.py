@@ -108,3 +108,17 @@ def test_memes_keep_text_label_and_the_img_path_with_its_leading_zero():
     assert (first.id, first.label, first.text) == ("1235", 0, "when you finally finish the project")
     assert first.image.key == "hateful_memes/img/01235.png"
     assert {s.label for s in split("hateful_memes", "eval")} == {0, 1}
+
+
+def test_memes_evaluate_test_seen_by_default_and_dev_seen_through_the_variant():
+    assert split("hateful_memes", "eval").ids == ["8291", "46971", "10492", "31579", "5462", "91768"]
+    assert split("hateful_memes:dev_seen", "eval").ids == ["10492", "31579", "5462", "91768"]
+
+
+def test_phase_one_dev_jsonl_is_read_through_data(tmp_path):
+    """Phase 1 shipped dev.jsonl (same {id, img, label, text} lines) where phase 2 has dev_seen.jsonl."""
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text((DATA / "hateful_memes/test_seen.jsonl").read_text())
+    ev = load_split(load_task("hateful_memes:dev_seen"), "eval", DATA, {"dev_seen": str(dev)})
+    assert ev.ids == split("hateful_memes", "eval").ids and {s.label for s in ev} == {0, 1}
+    assert ev[0].image.path == str(DATA / "hateful_memes/img/08291.png")

@@ -129,8 +129,8 @@ def test_an_image_id_that_does_not_fit_the_image_file_template_is_an_error(root)
 
 
 def test_an_empty_split_is_an_error(root):
-    (root / "hateful_memes/dev_seen.jsonl").write_text("\n")
-    with pytest.raises(DataError, match=r"dev_seen\.jsonl: no memes"):
+    (root / "hateful_memes/test_seen.jsonl").write_text("\n")
+    with pytest.raises(DataError, match=r"test_seen\.jsonl: no memes"):
         load_split(load_task("hateful_memes"), "eval", root)
 
 

@@ -60,3 +60,51 @@ def test_spec_without_generation_for_a_generation_task_is_rejected():
     raw = {k: v for k, v in load_task("coco").raw.items() if k != "generation"}
     with pytest.raises(ConfigError, match="needs 'generation'"):
         parse_task(raw, "x.yaml")
+
+
+# ---- variants: the same task on another published split, named <task>:<variant> ---------------------------
+
+def test_hateful_memes_evaluates_test_seen_and_offers_dev_seen_as_a_variant():
+    base, dev = load_task("hateful_memes"), load_task("hateful_memes:dev_seen")
+    assert base.eval.options["annotations"] == "test_seen" and base.variants == ("dev_seen",)
+    assert dev.name == "hateful_memes:dev_seen" and dev.title == "HatefulMemes, dev_seen"
+    assert dev.eval.options["annotations"] == "dev_seen" and dev.demo == base.demo
+    assert dev.files == {**base.files, "dev_seen": "hateful_memes/dev_seen.jsonl"}  # the variant adds its file
+
+
+def test_a_variant_has_its_own_hash_and_adding_variants_leaves_the_task_hash_alone():
+    raw = load_task("vqav2").raw
+    without = {k: v for k, v in raw.items() if k != "variants"}
+    assert parse_task(without).sha256 == load_task("vqav2").sha256
+    assert load_task("vqav2:test-dev").sha256 != load_task("vqav2").sha256
+
+
+def test_unknown_variant_suggests_the_closest():
+    with pytest.raises(ConfigError, match="unknown vqav2 variant 'testdev' \\(did you mean 'test-dev'\\?\\)"):
+        load_task("vqav2:testdev")
+
+
+def test_a_variant_may_not_rename_the_task():
+    raw = dict(load_task("coco").raw, variants={"x": {"name": "other"}})
+    from flamingo_eval.task import with_variant
+
+    with pytest.raises(ConfigError, match="without 'name'"):
+        with_variant(raw, "x")
+
+
+def test_a_file_with_candidates_resolves_to_the_first_that_exists(tmp_path):
+    spec = load_task("textvqa")
+    assert spec.candidates("val_questions") == ("textvqa/val_questions_vqa_format.json",
+                                                "textvqa/TextVQA_0.5.1_val.json")
+    assert spec.data_paths(tmp_path)["val_questions"] == tmp_path / "textvqa/val_questions_vqa_format.json"
+    (tmp_path / "textvqa").mkdir()
+    (tmp_path / "textvqa/TextVQA_0.5.1_val.json").write_text("{}")
+    assert spec.data_paths(tmp_path)["val_questions"] == tmp_path / "textvqa/TextVQA_0.5.1_val.json"
+    assert spec.files["val_questions"] == "textvqa/val_questions_vqa_format.json"  # image keys use the first
+
+
+@pytest.mark.parametrize("bad", [[], [""], 3, [1, 2]])
+def test_a_file_entry_must_be_a_path_or_a_list_of_paths(bad):
+    raw = dict(load_task("coco").raw, files={**load_task("coco").raw["files"], "karpathy": bad})
+    with pytest.raises(ConfigError, match="files.karpathy must be a path or a list of paths"):
+        parse_task(raw, "x.yaml")

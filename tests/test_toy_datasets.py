@@ -159,7 +159,7 @@ def test_textvqa_ids_are_hex_and_question_ids_run_on_from_train_into_val(tiny):
 
 
 def test_memes_rows_have_the_real_fields_and_images(tiny):
-    for name, n in (("train.jsonl", TINY.train), ("dev_seen.jsonl", TINY.eval)):
+    for name, n in (("train.jsonl", TINY.train), ("test_seen.jsonl", TINY.eval)):
         rows = [json.loads(line) for line in (tiny / "hateful_memes" / name).read_text().splitlines()]
         assert len(rows) == n
         for r in rows:
@@ -190,7 +190,7 @@ def test_every_answer_comes_from_a_small_closed_vocabulary(full):
     for name in ("coco/dataset_coco.json", "flickr30k/dataset_flickr30k.json"):
         for img in _load(full / name)["images"]:
             words.update(w for s in img["sentences"] for w in s["tokens"])
-    for name in ("train.jsonl", "dev_seen.jsonl"):
+    for name in ("train.jsonl", "test_seen.jsonl"):
         for line in (full / "hateful_memes" / name).read_text().splitlines():
             words.update(json.loads(line)["text"].split())
     assert len(allowed) < 80
@@ -206,7 +206,7 @@ def test_annotators_mostly_agree_with_a_little_noise(full):
 
 
 def test_memes_labels_are_balanced_and_need_both_text_and_image(full):
-    rows = [json.loads(line) for name in ("train.jsonl", "dev_seen.jsonl")
+    rows = [json.loads(line) for name in ("train.jsonl", "test_seen.jsonl")
             for line in (full / "hateful_memes" / name).read_text().splitlines()]
     assert 0.3 < np.mean([r["label"] for r in rows]) < 0.6
     insulting = [r for r in rows if r["text"].endswith(MEME_INSULTS)]

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from flamingo_eval.data.reader import READERS, ReadContext
+from flamingo_eval.data.reader import READERS, ReadContext, missing_file_error
 from flamingo_eval.data.references import load_caption_references
 from flamingo_eval.data.sample import Sample
 from flamingo_eval.data.split import Split
@@ -28,8 +28,7 @@ WHICH = ("demo", "eval")
 
 def _require_file(task: TaskSpec, key: str, path: Path) -> None:
     if not path.is_file():
-        raise DataError(f"task {task.name}: data file {key!r} not found at {path} "
-                        f"(default <data-root>/{task.files[key]}; point to it with --data {key}=PATH)")
+        raise missing_file_error(task.name, key, path, task.candidates(key))
 
 
 def _context(task: TaskSpec, which: str, data_root, overrides) -> ReadContext:
@@ -37,7 +36,8 @@ def _context(task: TaskSpec, which: str, data_root, overrides) -> ReadContext:
         raise ConfigError(f"split must be one of {', '.join(WHICH)}, not {which!r}")
     spec = task.demo if which == "demo" else task.eval
     return ReadContext(task_name=task.name, source=task.source or task.name, which=which,
-                       options=dict(spec.options), paths=task.data_paths(data_root, overrides))
+                       options=dict(spec.options), paths=task.data_paths(data_root, overrides),
+                       defaults={k: task.candidates(k) for k in task.files})
 
 
 def split_fingerprint(reader_name: str, ctx: ReadContext, source_keys: list[str]) -> str:

@@ -26,15 +26,24 @@ READERS = Registry(
 COLUMNS = ("id", "image_dir", "image_file", "question", "answers", "text", "label")
 
 
+def missing_file_error(task_name: str, key: str, path: Path, defaults: tuple[str, ...]) -> DataError:
+    """The one line for an absent data file: where it was looked for and how to point elsewhere."""
+    where = " or ".join(f"<data-root>/{d}" for d in defaults) if defaults else "none"
+    return DataError(f"task {task_name}: data file {key!r} not found at {path} "
+                     f"(default {where}; point to it with --data {key}=PATH)")
+
+
 @dataclass(frozen=True)
 class ReadContext:
-    """One split to read: the task (for messages and data keys), the YAML options, resolved paths."""
+    """One split to read: the task (for messages and data keys), the YAML options, resolved paths, and each
+    data key's default locations (for the message when a file is missing)."""
 
     task_name: str
     source: str
     which: str
     options: dict[str, Any]
     paths: dict[str, Path]
+    defaults: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def where(self) -> str:
         return f"{self.source}: {self.which}"
@@ -67,6 +76,13 @@ class ReadContext:
 
     def path(self, option: str) -> Path:
         return self.paths[self.data_key(option)]
+
+    def require(self, option: str) -> Path:
+        """The path an option names, which must exist (a DataError in the standard wording otherwise)."""
+        key = self.data_key(option)
+        if not self.paths[key].is_file():
+            raise missing_file_error(self.task_name, key, self.paths[key], self.defaults.get(key, ()))
+        return self.paths[key]
 
 
 @dataclass

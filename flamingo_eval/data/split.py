@@ -77,6 +77,20 @@ class Split(Sequence[Sample]):
 
             self._table = load_table(self._table_dir)
 
+    @property
+    def image_dirs(self) -> dict[str, Path]:
+        """Image-folder data key -> the folder it resolved to."""
+        return dict(self._image_dirs)
+
+    def image_files(self) -> dict[str, set[str]]:
+        """The image files the split names (relative to their folder), by image-folder data key; read from
+        the table's columns, so a 443k-question split is listed without materialising Samples."""
+        out: dict[str, set[str]] = {}
+        for d, f in zip(self._table.column("image_dir").to_pylist(), self._table.column("image_file").to_pylist(),
+                        strict=True):
+            out.setdefault(d, set()).add(f)
+        return out
+
     def index_of(self, sample_id: str) -> int:
         """Position of an id; a KeyError names the split if it is not there."""
         if self._index is None:

@@ -35,7 +35,7 @@ from flamingo_eval.toy.scenes import (
     sample_scene,
 )
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4  # 4: the memes eval split is test_seen.jsonl (the task default), as the published tables
 STAMP_FILE = ".flamingo-eval-toy.json"
 # Each data set's word for each colour (see ``language.SYNONYMS``); VQAv2 and OK-VQA share COCO's, and
 # TextVQA's signs use the generator's own words.
@@ -275,7 +275,7 @@ def write_hateful_memes(root: Path, rng: random.Random, sizes: Sizes) -> None:
     (d / "img").mkdir(parents=True, exist_ok=True)
     ids = rng.sample(range(1000, 100_000), sizes.train + sizes.eval)
     band = 20  # rows reserved for the overlay text, so it never hides the shapes
-    for name, chunk in (("train.jsonl", ids[:sizes.train]), ("dev_seen.jsonl", ids[sizes.train:])):
+    for name, chunk in (("train.jsonl", ids[:sizes.train]), ("test_seen.jsonl", ids[sizes.train:])):
         rows = []
         for meme_id in chunk:
             scene = sample_scene(rng)

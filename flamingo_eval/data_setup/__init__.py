@@ -1,0 +1,75 @@
+"""``flamingo-eval data fetch`` and ``data check``: from nothing to a data root ``run`` can read.
+
+``fetch`` lays out the tasks' annotation files from ``openflamingo/eval_benchmark`` (or a local copy of it)
+and says, per image folder, where its images come from; ``--images`` downloads and unpacks the openly
+licensed ones. ``check`` reports what is present and what is missing, with the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from flamingo_eval.data_setup import catalogue
+from flamingo_eval.data_setup.annotations import fetch, plan
+from flamingo_eval.data_setup.check import check_task, format_findings
+from flamingo_eval.data_setup.images import fetch_images
+from flamingo_eval.data_setup.needs import Need, resolve_tasks, task_needs
+
+__all__ = ["fetch_command", "check_command", "check_task", "task_needs"]
+
+
+def _folder_present(root: Path, need: Need) -> bool:
+    """Whether the folder's images look unpacked (it, or the sub-folder holding them, is not empty)."""
+    source = catalogue.IMAGES.get(need.default)
+    path = root / need.default / (source.holds if source else "")
+    return path.is_dir() and any(path.iterdir())
+
+
+def _image_line(root: Path, need: Need) -> str:
+    source = catalogue.IMAGES.get(need.default)
+    state = "present" if _folder_present(root, need) else "absent"
+    if source is None:
+        return f"  images   {need.default}/ {state}: no known source; put the images there"
+    if source.url is None:
+        return f"  images   {need.default}/ {state} ({source.size}): {source.instructions}"
+    hint = "" if state == "present" else "; --images downloads and unpacks it"
+    return f"  images   {need.default}/ {state}: {source.url} ({source.size}; {source.licence}){hint}"
+
+
+def fetch_command(names: list[str], data_root: str | os.PathLike, source: str | os.PathLike | None = None,
+                  images: bool = False, force: bool = False, progress: bool = True) -> int:
+    """Annotation files for every task, then each image folder's source (downloaded with ``images``, where
+    absent, or again with ``force``)."""
+    root = Path(data_root)
+    tasks = resolve_tasks(names)
+    needs = {t.name: task_needs(t) for t in tasks}
+    placements = [p for t in tasks for p in plan(t, needs[t.name], root, force)]
+    lines = fetch(placements, root, Path(source) if source is not None else None)
+    done: set[str] = set()
+    for task in tasks:
+        print(f"{task.name}  ({task.title})")
+        print("\n".join(line for p, line in zip(placements, lines, strict=True) if p.task == task.name))
+        for need in (n for n in needs[task.name] if n.folder):
+            src = catalogue.IMAGES.get(need.default)
+            wanted = force or not _folder_present(root, need)  # --force re-unpacks an incomplete folder
+            if images and src is not None and src.url and need.default not in done and wanted:
+                print(fetch_images(src, root, progress), flush=True)
+                done.add(need.default)
+            print(_image_line(root, need))
+    print(f"next: flamingo-eval data check {' '.join(t.name for t in tasks)} --data-root {root}")
+    return 0
+
+
+def check_command(names: list[str], data_root: str | os.PathLike) -> int:
+    """Print each task's findings; 1 when anything a run needs is missing."""
+    started = time.time()
+    missing = 0
+    for task in resolve_tasks(names):
+        findings = check_task(task, data_root)
+        missing += sum(f.status == "missing" for f in findings)
+        print(format_findings(task, findings), flush=True)
+    verdict = f"{missing} problem(s) found" if missing else "everything the tasks read is in place"
+    print(f"{verdict} ({time.time() - started:.1f} s)")
+    return 1 if missing else 0

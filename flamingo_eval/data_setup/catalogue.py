@@ -1,0 +1,107 @@
+"""Where every file of the default data layout comes from, and how big each published split is.
+
+Keyed by the layout's own paths (what ``flamingo-eval ls tasks`` prints), so the tasks sharing a file or an
+image folder (COCO's images serve coco, vqav2 and okvqa) share its entry.
+
+- ``ANNOTATIONS``: layout path -> its path in the Hugging Face dataset repo ``openflamingo/eval_benchmark``
+  (the annotation files OpenFlamingo evaluates with; no images). Names differ where that repo renamed them.
+- ``IMAGES``: layout folder -> where its images come from. Archive sizes and SHA-256 sums of COCO are those
+  TensorFlow Datasets records for the same URLs; the other sites publish neither, so only the server's length
+  is checked there.
+- ``EXPECTED_ITEMS``: (task, "demo" | "eval") -> the number of items of the published split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flamingo_eval.task import VARIANT_SEP
+
+HUB_REPO = "openflamingo/eval_benchmark"
+
+ANNOTATIONS: dict[str, str] = {
+    "coco/dataset_coco.json": "mscoco_karpathy/karpathy_coco.json",
+    "coco/captions_val2014.json": "mscoco_karpathy/annotations/captions_val2014.json",
+    "flickr30k/dataset_flickr30k.json": "flickr30k/dataset_flickr30k.json",
+    "flickr30k/dataset_flickr30k_coco_style.json": "flickr30k/dataset_flickr30k_coco_style.json",
+    **{f"vqav2/v2_OpenEnded_mscoco_{s}_questions.json": f"vqav2/v2_OpenEnded_mscoco_{s}_questions.json"
+       for s in ("train2014", "val2014", "test-dev2015", "test2015")},
+    **{f"vqav2/v2_mscoco_{s}_annotations.json": f"vqav2/v2_mscoco_{s}_annotations.json"
+       for s in ("train2014", "val2014")},
+    **{f"okvqa/{name}": f"okvqa/{name}" for s in ("train2014", "val2014")
+       for name in (f"OpenEnded_mscoco_{s}_questions.json", f"mscoco_{s}_annotations.json")},
+    **{f"{d}/{s}_{kind}_vqa_format.json": f"{d}/{s}_{kind}_vqa_format.json" for d in ("textvqa", "vizwiz")
+       for s in ("train", "val") for kind in ("questions", "annotations")},
+    "vizwiz/test_questions_vqa_format.json": "vizwiz/test_questions_vqa_format.json",
+    "hateful_memes/train.jsonl": "hatefulmemes/train.jsonl",
+    "hateful_memes/test_seen.jsonl": "hatefulmemes/test_seen.jsonl",
+}
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """A layout folder's images: an archive ``--images`` may fetch (``url``), or ``instructions`` for a user
+    to follow where a licence or a request form stands in between."""
+
+    folder: str
+    size: str
+    url: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    unpacks_to: str | None = None  # the archive's top-level folder
+    licence: str = ""
+    instructions: str = ""
+    holds: str = ""  # the sub-folder the images are in, where not the folder itself (HatefulMemes' img/)
+
+
+_COCO = "images.cocodataset.org/zips"
+_COCO_LICENCE = "COCO terms of use"
+_VIZWIZ = "https://vizwiz.cs.colorado.edu/VizWiz_final/images"
+_VIZWIZ_LICENCE = "CC BY 4.0"
+
+IMAGES: dict[str, ImageSource] = {
+    "coco/train2014": ImageSource(
+        "coco/train2014", "13.5 GB, 82,783 images", f"http://{_COCO}/train2014.zip", 13_510_573_713,
+        "ede4087e640bddba550e090eae701092534b554b42b05ac33f0300b984b31775", "train2014", _COCO_LICENCE),
+    "coco/val2014": ImageSource(
+        "coco/val2014", "6.6 GB, 40,504 images", f"http://{_COCO}/val2014.zip", 6_645_013_297,
+        "fe9be816052049c34717e077d9e34aa60814a55679f804cd043e3cbee3b9fde0", "val2014", _COCO_LICENCE),
+    "coco/test2015": ImageSource(
+        "coco/test2015", "13.3 GB, 81,434 images", f"http://{_COCO}/test2015.zip", 13_270_587_935,
+        "1a2aa896b81140a850a78fa8bff07d455698d2abf364ff05721763458a8101ca", "test2015", _COCO_LICENCE),
+    "textvqa/train_images": ImageSource(
+        "textvqa/train_images", "7.1 GB, train and val images together",
+        "https://dl.fbaipublicfiles.com/textvqa/images/train_val_images.zip", unpacks_to="train_images",
+        licence="CC BY 2.0 (Open Images)"),
+    **{f"vizwiz/{s}": ImageSource(f"vizwiz/{s}", f"{n:,} images (size not published)", f"{_VIZWIZ}/{s}.zip",
+                                  unpacks_to=s, licence=_VIZWIZ_LICENCE)
+       for s, n in (("train", 20_523), ("val", 4_319), ("test", 8_000))},
+    "flickr30k/flickr30k-images": ImageSource(
+        "flickr30k/flickr30k-images", "4.4 GB, 31,783 images",
+        instructions="Flickr30K images are given out through a request form: "
+                     "https://shannon.cs.illinois.edu/DenotationGraph/ (the Hugging Face dataset nlphuji/flickr30k "
+                     "also holds flickr30k-images.zip); unpack it so that flickr30k/flickr30k-images/<id>.jpg exist"),
+    "hateful_memes": ImageSource(
+        "hateful_memes", "size given on the challenge site",
+        instructions="HatefulMemes is licence-gated: accept Meta's licence at https://hatefulmemeschallenge.com "
+                     "and download the phase-2 data; unpack it so that hateful_memes/img/<id>.png exist (and "
+                     "dev_seen.jsonl, which openflamingo/eval_benchmark lacks, beside train.jsonl)",
+        holds="img"),
+}
+
+EXPECTED_ITEMS: dict[tuple[str, str], int] = {
+    ("coco", "demo"): 82_783, ("coco", "eval"): 5_000,
+    ("flickr30k", "demo"): 29_000, ("flickr30k", "eval"): 1_000,
+    ("vqav2", "demo"): 443_757, ("vqav2", "eval"): 214_354, ("vqav2:test-dev", "eval"): 107_394,
+    ("okvqa", "demo"): 9_009, ("okvqa", "eval"): 5_046,
+    ("textvqa", "demo"): 34_602, ("textvqa", "eval"): 5_000,
+    ("vizwiz", "demo"): 20_523, ("vizwiz", "eval"): 4_319, ("vizwiz:test-dev", "eval"): 8_000,
+    ("hateful_memes", "demo"): 8_500, ("hateful_memes", "eval"): 1_000, ("hateful_memes:dev_seen", "eval"): 500,
+}
+
+
+def expected_items(task_name: str, which: str) -> int | None:
+    """The published size of a task's split; a variant shares its task's demonstration pool."""
+    if (task_name, which) in EXPECTED_ITEMS:
+        return EXPECTED_ITEMS[(task_name, which)]
+    return EXPECTED_ITEMS.get((task_name.split(VARIANT_SEP, 1)[0], which)) if which == "demo" else None
