@@ -62,10 +62,13 @@ def tiny_lm():
 
 
 @pytest.mark.parametrize(
-    "num_beams,length_penalty,min_new", [(1, 0.0, 0), (1, 0.0, 3), (3, 0.0, 0), (3, -2.0, 2), (3, 1.0, 0), (4, 0.5, 1)]
+    "num_beams,length_penalty,min_new,eos",
+    [(1, 0.0, 0, 5), (1, 0.0, 3, 5), (3, 0.0, 0, 5), (3, -2.0, 2, 5), (3, 1.0, 0, 5), (4, 0.5, 1, 5),
+     # several stop ids (the Hugging Face families stop at EOS or at any token holding a newline)
+     (1, 0.0, 0, [5, 17, 22]), (1, 0.0, 2, [5, 17, 22]), (3, 0.0, 0, [5, 17, 22]), (3, -2.0, 2, [5, 17, 22])],
 )
-def test_decoders_equal_transformers_generate(tiny_lm, num_beams, length_penalty, min_new):
-    eos, banned, pad = 5, 7, 39
+def test_decoders_equal_transformers_generate(tiny_lm, num_beams, length_penalty, min_new, eos):
+    banned, pad = 7, 39
     rows = [[11, 12, 13, 14, 15, 16], [20, 21], [30, 8, 9, 10]]
     width = max(map(len, rows))
     ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])

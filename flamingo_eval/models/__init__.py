@@ -1,4 +1,8 @@
-"""Model adapters. Importing this package is cheap; ``load_model`` imports torch on demand."""
+"""Model adapters. Importing this package is cheap; ``load_model`` imports torch on demand.
+
+``families.py`` says which adapter serves a preset or spec file: the bundled OpenFlamingo (flamingo/), or
+a Hugging Face family (hf/ with idefics/ and idefics2/, the latter also Idefics3 / SmolVLM).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,23 @@ from flamingo_eval.models.base import GenerationSettings, ModelAdapter
 __all__ = ["GenerationSettings", "ModelAdapter", "load_model", "list_models", "resolve_model"]
 
 
-def load_model(name_or_spec: str, device: str = "cpu", precision: str = "fp32") -> ModelAdapter:
-    """A preset name (``of-9b``) or a model spec YAML path -> a ready adapter."""
-    from flamingo_eval.models.flamingo.adapter import load_flamingo
+def load_model(name_or_spec: str, device: str = "cpu", precision: str = "fp32",
+               device_map: str | None = None) -> ModelAdapter:
+    """A preset name (``of-9b``, ``idefics2-8b-base``) or a model spec YAML path -> a ready adapter.
+    ``device_map="auto"`` spreads a model over the visible GPUs (accelerate)."""
+    from flamingo_eval.models.families import load
 
-    return load_flamingo(name_or_spec, device=device, precision=precision)
+    return load(name_or_spec, device=device, precision=precision, device_map=device_map)
 
 
 def resolve_model(name_or_spec: str) -> None:
     """Check a preset name or spec file without loading weights, so a typo fails before any work."""
-    from flamingo_eval.models.flamingo.presets import get_spec
+    from flamingo_eval.models.families import get_spec
 
     get_spec(name_or_spec)
 
 
 def list_models() -> list[dict]:
-    from flamingo_eval.models.flamingo.presets import PRESETS
+    from flamingo_eval.models.families import family_of, presets
 
-    return [{"name": name, **spec.summary()} for name, spec in PRESETS.items()]
+    return [{"name": name, "family": family_of(spec), **spec.summary()} for name, spec in presets().items()]

@@ -21,10 +21,22 @@ Step = Callable[[object, torch.Tensor], torch.Tensor]
 NEG = -1.0e9
 
 
-def _process(logits: torch.Tensor, generated: int, eos_id: int, min_new_tokens: int, banned: Sequence[int]) -> torch.Tensor:
+StopIds = int | Sequence[int]
+
+
+def stop_tensor(eos_id: StopIds, device) -> torch.Tensor:
+    """The stop ids as a tensor: one id (``<|endofchunk|>``) or several (EOS and every newline token)."""
+    ids = [eos_id] if isinstance(eos_id, int) else list(eos_id)
+    if not ids:
+        raise ValueError("decoding needs at least one stop token id")
+    return torch.tensor(ids, dtype=torch.long, device=device)
+
+
+def _process(logits: torch.Tensor, generated: int, stops: torch.Tensor, min_new_tokens: int,
+             banned: Sequence[int]) -> torch.Tensor:
     scores = logits.clone()
     if generated < min_new_tokens:
-        scores[:, eos_id] = -float("inf")
+        scores[:, stops] = -float("inf")
     if banned:
         scores[:, list(banned)] = -float("inf")
     return scores
@@ -35,30 +47,31 @@ def greedy(
     state,
     step: Step,
     *,
-    eos_id: int,
+    eos_id: StopIds,
     max_new_tokens: int,
     min_new_tokens: int = 0,
     banned: Sequence[int] = (),
 ) -> list[list[int]]:
-    """Argmax decoding per row; a row stops after emitting ``eos_id`` (kept in its output)."""
+    """Argmax decoding per row; a row stops after emitting a stop id (kept in its output)."""
     rows = first_logits.shape[0]
+    stops = stop_tensor(eos_id, first_logits.device)
     out: list[list[int]] = [[] for _ in range(rows)]
     alive = torch.arange(rows)  # the output row of each state row
     running = torch.ones(rows, dtype=torch.bool)
     can_drop = hasattr(state, "keep_queries")
     logits = first_logits
     for t in range(max_new_tokens):
-        tokens = _process(logits, t, eos_id, min_new_tokens, banned).argmax(dim=-1).cpu()
+        tokens = _process(logits, t, stops, min_new_tokens, banned).argmax(dim=-1).cpu()
         for i in torch.nonzero(running).flatten().tolist():
             out[int(alive[i])].append(int(tokens[i]))
-        running &= tokens != eos_id
+        running &= ~torch.isin(tokens, stops.cpu())
         if t + 1 == max_new_tokens or not running.any():
             break
         if can_drop and not running.all():
             keep = torch.nonzero(running).flatten()
             state.keep_queries(keep.to(first_logits.device))
             alive, running, tokens = alive[keep], running[keep], tokens[keep]
-        tokens = torch.where(running, tokens, torch.full_like(tokens, eos_id))
+        tokens = torch.where(running, tokens, torch.full_like(tokens, int(stops[0])))
         logits = step(state, tokens[:, None].to(first_logits.device))
     return out
 
@@ -69,7 +82,7 @@ def beam_search(
     step: Step,
     *,
     num_beams: int,
-    eos_id: int,
+    eos_id: StopIds,
     max_new_tokens: int,
     min_new_tokens: int = 0,
     length_penalty: float = 0.0,
@@ -81,6 +94,7 @@ def beam_search(
     vocab = first_logits.shape[1]
     width = 2 * k  # candidates kept per step: enough to continue k beams even if k of them end
     dev = first_logits.device
+    stops = stop_tensor(eos_id, dev)
 
     run_scores = torch.full((batch, k), NEG, device=dev)
     run_scores[:, 0] = 0.0  # identical beams at first: expand only the first one
@@ -99,13 +113,13 @@ def beam_search(
     logits = first_logits
     for t in range(max_new_tokens):
         logp = torch.log_softmax(logits.float(), dim=-1)
-        logp = _process(logp, t, eos_id, min_new_tokens, banned)
+        logp = _process(logp, t, stops, min_new_tokens, banned)
         total = (logp.view(batch, k, vocab) + run_scores[:, :, None]).view(batch, k * vocab)
         cand_scores, cand_idx = torch.topk(total, width)
         cand_beam = cand_idx // vocab
         cand_tok = cand_idx % vocab
         cand_seqs = torch.cat([torch.gather(run_seqs, 1, cand_beam[:, :, None].expand(-1, -1, t)), cand_tok[:, :, None]], dim=2)
-        ends = (cand_tok == eos_id) | (t + 1 >= max_new_tokens)
+        ends = torch.isin(cand_tok, stops) | (t + 1 >= max_new_tokens)
 
         # the best k candidates that did not end keep running
         keep = torch.topk(cand_scores + ends.float() * NEG, k)[1]

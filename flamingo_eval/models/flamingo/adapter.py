@@ -16,7 +16,7 @@ import torch
 
 from flamingo_eval.errors import ConfigError
 from flamingo_eval.models.base import GenerationSettings, ModelAdapter
-from flamingo_eval.models.decoding import search
+from flamingo_eval.models.decoding.run import check_settings, generate_ids, rank_options
 from flamingo_eval.models.files import file_sha256, read_state_dict, resolve_file
 from flamingo_eval.models.flamingo import fast
 from flamingo_eval.models.flamingo.checkpoint import apply_checkpoint
@@ -34,9 +34,9 @@ from flamingo_eval.models.flamingo.tokens import (
 )
 from flamingo_eval.models.flamingo.vision import load_vision
 from flamingo_eval.models.lm.load import lm_config, load_lm
+from flamingo_eval.models.placement import dtype_of, place
 from flamingo_eval.prompt import Chunk, Image
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 LATENT_CACHE_BYTES = 2 << 30  # 16k images of OpenFlamingo-9B latents (64 x 1024 bf16); a 2048-item pool fits
 ENCODE_BATCH = 64
 
@@ -68,13 +68,13 @@ def build_flamingo(spec: ModelSpec, dtype: torch.dtype = torch.float32) -> tuple
     return model.eval(), tokenizer, transform, path
 
 
-def load_flamingo(name_or_spec: str, device: str = "cpu", precision: str = "fp32") -> FlamingoAdapter:
-    """A preset name (``of-9b``) or a model spec YAML -> a ready adapter."""
-    if precision not in DTYPES:
-        raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(DTYPES)}")
-    spec = get_spec(name_or_spec)
-    model, tokenizer, transform, path = build_flamingo(spec, DTYPES[precision])
-    model.to(device=device)
+def load_flamingo(name_or_spec: str | ModelSpec, device: str = "cpu", precision: str = "fp32",
+                  device_map: str | None = None) -> FlamingoAdapter:
+    """A preset name (``of-9b``), a model spec YAML or a parsed spec -> a ready adapter."""
+    dtype = dtype_of(precision)
+    spec = get_spec(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
+    model, tokenizer, transform, path = build_flamingo(spec, dtype)
+    device = place(model, device, device_map, dtype)
     check_fast_path(model)  # before any evaluation: cached decoding must equal the definition here
     return FlamingoAdapter(model, tokenizer, transform, spec, path, device, precision)
 
@@ -188,49 +188,23 @@ class FlamingoAdapter(ModelAdapter):
         """The new token ids per prompt, ending with ``<|endofchunk|>`` when generation stopped there."""
         if not prompts:
             return []
-        k = settings.num_beams
-        if k < 1 or settings.max_new_tokens < 1:
-            raise ConfigError(f"generation needs num_beams >= 1 and max_new_tokens >= 1, got {settings}")
+        check_settings(settings)
         ids, mask = self._pad_left(self._tokenize(prompts, settings.max_new_tokens))
-        logits, state = fast.prefill(self.model, ids, mask, self._images(prompts), k, settings.max_new_tokens)
-        common = dict(
-            eos_id=self.model.eoc_token_id,
-            max_new_tokens=settings.max_new_tokens,
-            min_new_tokens=settings.min_new_tokens,
-            banned=[self.model.media_token_id],
-        )
-        step = self._step
-        if k == 1:
-            return search.greedy(logits, state, step, **common)
-        return search.beam_search(logits.repeat_interleave(k, dim=0), state, step, num_beams=k,
-                                  length_penalty=settings.length_penalty, **common)
-
-    def _step(self, state: fast.DecodeState, tokens: torch.Tensor) -> torch.Tensor:
-        return fast.extend(self.model, state, tokens)
+        images = self._images(prompts)
+        prefill = lambda rows, room: fast.prefill(self.model, ids, mask, images, rows, room)  # noqa: E731
+        extend = lambda state, tokens, every: fast.extend(self.model, state, tokens, every)  # noqa: E731
+        return generate_ids(prefill, extend, settings, self.model.eoc_token_id, banned=[self.model.media_token_id])
 
     @torch.inference_mode()
     def rank(self, prompts: Sequence[list[Chunk]], options: Sequence[str]) -> list[list[float]]:
-        """One prefill per prompt; the options continue it (one row each), their first token scored from the
-        prompt's last logits, so single-token options ("yes"/"no") cost no extra pass."""
         if not prompts:
             return []
         opts = self._option_ids(options)
-        longest = max(map(len, opts))
-        ids, mask = self._pad_left(self._tokenize(prompts, longest))
-        rows_per_prompt = len(opts) if longest > 1 else 1  # single-token options need no continuation rows
-        logits, state = fast.prefill(self.model, ids, mask, self._images(prompts), rows_per_prompt, longest - 1)
-        first = torch.log_softmax(logits, dim=-1)  # (B, V): each option's first token
-        scores = first[:, [o[0] for o in opts]].clone()  # (B, O)
-        if longest > 1:
-            pad = self.tokenizer.pad_token_id  # after an option's end: causal, so never seen by its tokens
-            rest = torch.tensor([o[:-1] + [pad] * (longest - len(o)) for o in opts], device=ids.device)
-            later = fast.extend(self.model, state, rest.repeat(len(prompts), 1), True)  # (B*O, longest-1, V)
-            logp = torch.log_softmax(later, dim=-1).view(len(prompts), len(opts), longest - 1, -1)
-            for j, o in enumerate(opts):
-                if len(o) > 1:
-                    target = torch.tensor(o[1:], device=logp.device)
-                    scores[:, j] += logp[:, j, torch.arange(len(o) - 1), target].sum(-1)
-        return scores.tolist()
+        ids, mask = self._pad_left(self._tokenize(prompts, max(map(len, opts))))
+        images = self._images(prompts)
+        prefill = lambda rows, room: fast.prefill(self.model, ids, mask, images, rows, room)  # noqa: E731
+        extend = lambda state, tokens, every: fast.extend(self.model, state, tokens, every)  # noqa: E731
+        return rank_options(prefill, extend, len(prompts), opts, self.tokenizer.pad_token_id)
 
     def describe(self) -> dict[str, Any]:
         if self._sha256 is None:

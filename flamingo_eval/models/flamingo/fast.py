@@ -1,4 +1,5 @@
-"""What makes the Flamingo of model.py fast: the same function, computed with less work.
+"""What makes the Flamingo of model.py fast: the same function, computed with less work. Idefics (v1), a
+Flamingo reproduction, runs on the same machinery (models/idefics): only its blocks and its image rule differ.
 
 - Each distinct image's cross-attention K/V is computed once per layer (not per prompt, beam or step).
 - Prefill: each ``<image>`` segment of a prompt attends to its own image's n keys only (``PerImage``), not
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from flamingo_eval.models.decoding.cache import DecodeAttention, KVCache, PrefillAttention
-from flamingo_eval.models.flamingo.model import Flamingo, patch_tokens, text_time
+from flamingo_eval.models.flamingo.model import CrossAttentionLM, Flamingo, patch_tokens, text_time
 from flamingo_eval.models.lm.decoder import SequenceAttention, positions_of
 
 
@@ -92,6 +93,7 @@ class DecodeState:
     next_position: torch.Tensor  # (R,) the position of each row's next token (real tokens counted)
     last_image: dict[str, LastImage]
     beams: int
+    media_token_id: int | None = None  # a token that would open a new image (Flamingo's <image>): never fed
 
     def reorder(self, rows: torch.Tensor) -> None:
         """Keep rows ``rows`` (beam search). Rows only move within a query: the prompt, its positions and its
@@ -106,46 +108,49 @@ class DecodeState:
         self.last_image = {key: kv.keep(queries) for key, kv in self.last_image.items()}
 
 
-def image_kv(model: Flamingo, latents: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def image_kv(model: CrossAttentionLM, latents: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Per block, the K/V of each distinct image once: (U, n, D) latents -> (U, heads, n, d) each."""
-    return {key: block.attn.media_kv(latents) for key, block in model.xattn.items()}
+    return {key: block.media_kv(latents) for key, block in model.xattn.items()}
 
 
-def _with_dummy_image(model: Flamingo, images: PromptImages, rows: int) -> PromptImages:
+def _with_dummy_image(model: CrossAttentionLM, images: PromptImages, rows: int) -> PromptImages:
     """Text-only prompts: one zero image that no token attends to, so the shapes stay the same."""
     if images.latents.shape[0]:
         return images
-    n, dim = model.perceiver.latents.shape
-    return PromptImages(images.latents.new_zeros((1, n, dim)), images.index.new_full((rows, 1), -1))
+    return PromptImages(images.latents.new_zeros((1, *model.latent_shape)), images.index.new_full((rows, 1), -1))
 
 
 @torch.no_grad()
-def prefill(model: Flamingo, ids: torch.Tensor, mask: torch.Tensor, images: PromptImages, beams: int = 1,
-            room: int = 0) -> tuple[torch.Tensor, DecodeState]:
+def prefill(model: CrossAttentionLM, ids: torch.Tensor, mask: torch.Tensor, images: PromptImages, beams: int = 1,
+            room: int = 0, times: torch.Tensor | None = None) -> tuple[torch.Tensor, DecodeState]:
     """Run each (left-padded) prompt once; returns its last position's logits (B, V) in float32 and a state of
-    ``beams`` rows per prompt with room for ``room`` more tokens."""
-    media = ids == model.media_token_id
-    counts = media.sum(-1)
+    ``beams`` rows per prompt with room for ``room`` more tokens.
+
+    ``times`` (B, L): which image (1-based, 0: none) each token attends to; by default Flamingo's rule, the
+    latest ``<image>`` token at or before it. New tokens attend to the image of the prompt's last token."""
     images = _with_dummy_image(model, images, len(ids))
-    if bool((counts > (images.index >= 0).sum(-1)).any()):
+    media_token = None
+    if times is None:
+        media_token = model.media_token_id
+        times = text_time(ids == media_token)
+    if bool((times.amax(-1) > (images.index >= 0).sum(-1)).any()):
         raise ValueError("a prompt has more <image> tokens than images")
     kv = image_kv(model, images.latents)
-    times = text_time(media)
     cache = KVCache(model.lm.config.layers, beams, room, mask)
     per_image = {key: PerImage(k, v, images.index, times) for key, (k, v) in kv.items()}
     logits = model.run(ids, positions_of(mask), PrefillAttention(cache), per_image, keep=1)[:, -1].float()
-    has_image = counts > 0
-    last = images.index.gather(1, (counts - 1).clamp(min=0)[:, None])[:, 0].clamp(min=0)
-    last_image = {key: LastImage(k[last], v[last], has_image) for key, (k, v) in kv.items()}
+    last_time = times[:, -1]
+    last = images.index.gather(1, (last_time - 1).clamp(min=0)[:, None])[:, 0].clamp(min=0)
+    last_image = {key: LastImage(k[last], v[last], last_time > 0) for key, (k, v) in kv.items()}
     next_position = mask.long().sum(-1).repeat_interleave(beams)
-    return logits, DecodeState(cache, next_position, last_image, beams)
+    return logits, DecodeState(cache, next_position, last_image, beams, media_token)
 
 
 @torch.no_grad()
-def extend(model: Flamingo, state: DecodeState, tokens: torch.Tensor, all_logits: bool = False) -> torch.Tensor:
+def extend(model: CrossAttentionLM, state: DecodeState, tokens: torch.Tensor, all_logits: bool = False) -> torch.Tensor:
     """Feed (R, t) new tokens; they attend to their prompt's last image. Returns the last position's logits
     (R, V), or every position's (R, t, V), in float32."""
-    if bool((tokens == model.media_token_id).any()):
+    if state.media_token_id is not None and bool((tokens == state.media_token_id).any()):
         raise ValueError("<image> cannot be fed after the prompt: its image would be unknown")
     t = tokens.shape[1]
     positions = state.next_position[:, None] + torch.arange(t, device=tokens.device)[None, :]

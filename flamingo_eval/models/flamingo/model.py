@@ -163,6 +163,9 @@ class GatedCrossAttentionBlock(nn.Module):
         self.ff = feed_forward(dim, ff_mult)
         self.ff_gate = nn.Parameter(torch.tensor([0.0]))
 
+    def media_kv(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.attn.media_kv(latents)
+
     def forward(self, x: torch.Tensor, attend: MediaAttention) -> torch.Tensor:
         x = self.attn(x, attend) * self.attn_gate.tanh() + x
         return self.ff(x) * self.ff_gate.tanh() + x
@@ -170,7 +173,34 @@ class GatedCrossAttentionBlock(nn.Module):
 
 # ---- 5. the language model with its cross-attention layers ----------------------------------------------
 
-class Flamingo(nn.Module):
+class CrossAttentionLM(nn.Module):
+    """An LM with cross-attention blocks (``xattn``, keyed by the index of the LM layer they precede) that
+    read image latents: Flamingo here, Idefics (models/idefics) too. A block has ``media_kv(latents)`` and
+    ``forward(x, attend)``."""
+
+    lm: DecoderLM
+    xattn: nn.ModuleDict
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        """(latents per image, their width)."""
+        raise NotImplementedError
+
+    def run(self, ids: torch.Tensor, positions: torch.Tensor, attention: Attention,
+            media: Mapping[str, MediaAttention], keep: int = 0) -> torch.Tensor:
+        """The LM pass with cross-attention before its chosen layers; logits of the last ``keep`` positions
+        (all when 0). ``attention`` and ``media`` (per block) say how attention reaches its keys."""
+        x = self.lm.embed(ids)
+        rope = self.lm.rope(positions, x.dtype)
+        for i, layer in enumerate(self.lm.layers):
+            block = self.xattn[str(i)] if str(i) in self.xattn else None
+            if block is not None:
+                x = block(x, media[str(i)])
+            x = layer(x, rope, attention)
+        return self.lm.logits(x[:, -keep:] if keep else x)
+
+
+class Flamingo(CrossAttentionLM):
     def __init__(self, vision_encoder: nn.Module, lm: DecoderLM, cross_attn_every_n_layers: int,
                  media_token_id: int, eoc_token_id: int, sizes: FlamingoSizes = OPENFLAMINGO,
                  dim_visual: int | None = None):
@@ -198,22 +228,13 @@ class Flamingo(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.perceiver.latents.dtype
 
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        return tuple(self.perceiver.latents.shape)
+
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) preprocessed images -> (N, num_latents, D_vis) Perceiver latents."""
         return self.perceiver(patch_tokens(self.vision_encoder, pixels.to(self.device, self.dtype)))
-
-    def run(self, ids: torch.Tensor, positions: torch.Tensor, attention: Attention,
-            media: Mapping[str, MediaAttention], keep: int = 0) -> torch.Tensor:
-        """The LM pass with cross-attention before its chosen layers; logits of the last ``keep`` positions
-        (all when 0). ``attention`` and ``media`` (per block) say how attention reaches its keys."""
-        x = self.lm.embed(ids)
-        rope = self.lm.rope(positions, x.dtype)
-        for i, layer in enumerate(self.lm.layers):
-            block = self.xattn[str(i)] if str(i) in self.xattn else None
-            if block is not None:
-                x = block(x, media[str(i)])
-            x = layer(x, rope, attention)
-        return self.lm.logits(x[:, -keep:] if keep else x)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         """By definition: (B, L) ids, (B, L) mask (1 = token, 0 = left padding), (B, T_img, n, D) latents of
@@ -222,7 +243,7 @@ class Flamingo(nn.Module):
         times = text_time(ids == self.media_token_id)
         media = {}
         for key, block in self.xattn.items():
-            k, v = block.attn.media_kv(latents.reshape(b, t * n, dim))
+            k, v = block.media_kv(latents.reshape(b, t * n, dim))
             media[key] = AllImages(k, v, times, n)
         return self.run(ids, positions_of(mask), SequenceAttention(mask.bool()), media)
 

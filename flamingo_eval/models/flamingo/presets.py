@@ -86,8 +86,8 @@ PRESETS["of-toy"] = ModelSpec(
 )
 
 
-def load_spec_file(path: str) -> ModelSpec:
-    """A model spec YAML with exactly the keys in SPEC_KEYS, and any of OPTIONAL_KEYS."""
+def read_spec_mapping(path: str) -> dict:
+    """A model spec file's YAML mapping (any family), or one ConfigError line."""
     import yaml
 
     try:
@@ -98,7 +98,19 @@ def load_spec_file(path: str) -> ModelSpec:
     except yaml.YAMLError as e:
         raise ConfigError(f"model spec {path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"model spec {path}: expected a mapping with keys {', '.join(SPEC_KEYS)}")
+        raise ConfigError(f"model spec {path}: expected a mapping (an OpenFlamingo spec has keys "
+                          f"{', '.join(SPEC_KEYS)}; a Hugging Face one family and model)")
+    return data
+
+
+def load_spec_file(path: str) -> ModelSpec:
+    """An OpenFlamingo model spec YAML: exactly the keys in SPEC_KEYS, any of OPTIONAL_KEYS (and optionally
+    ``family: openflamingo``)."""
+    return spec_from_mapping(read_spec_mapping(path), path)
+
+
+def spec_from_mapping(data: dict, path: str) -> ModelSpec:
+    data = {k: v for k, v in data.items() if k != "family"}
     missing = [k for k in SPEC_KEYS if k not in data]
     extra = sorted(set(data) - set(SPEC_KEYS) - set(OPTIONAL_KEYS))
     if missing or extra:

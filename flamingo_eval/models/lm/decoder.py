@@ -211,11 +211,15 @@ class DecoderLM(nn.Module):
 
     def forward(self, ids: torch.Tensor, positions: torch.Tensor, attention: Attention) -> torch.Tensor:
         """(B, t) ids at (B, t) positions -> (B, t, vocab) logits."""
-        x = self.embed(ids)
+        return self.run(self.embed(ids), positions, attention)
+
+    def run(self, x: torch.Tensor, positions: torch.Tensor, attention: Attention, keep: int = 0) -> torch.Tensor:
+        """(B, t, width) input embeddings (token embeddings, or image features in their place) -> logits of the
+        last ``keep`` positions (all when 0)."""
         rope = self.rope(positions, x.dtype)
         for layer in self.layers:
             x = layer(x, rope, attention)
-        return self.logits(x)
+        return self.logits(x[:, -keep:] if keep else x)
 
 
 # ---- the plain attention: every token against the tokens before it in its own row ----------------------
