@@ -129,7 +129,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from flamingo_eval.leaderboard import leaderboard
 
-    rows = leaderboard(args.paths, args.out, args.markdown, args.plot)
+    rows = leaderboard(args.paths, args.out, args.markdown, args.plot, include_published=args.published)
     wrote = [str(p) for p in (args.out, args.markdown, args.plot) if p]
     print(f"{len(rows)} rows" + (f" -> {', '.join(wrote)}" if wrote else ""))
     if not wrote:
@@ -232,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="CSV file")
     p.add_argument("--markdown", type=Path)
     p.add_argument("--plot", type=Path, help="PNG: score against shots per task")
+    p.add_argument("--published", action="store_true",
+                   help="also list the published figures (results/reference/) on the same tasks with no measured row")
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("regress", help="compare results with a baseline; exit 1 on a drop (for CI)")

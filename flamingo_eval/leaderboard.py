@@ -1,4 +1,8 @@
-"""Result files -> one row per (model, task, shots, selection), beside the published numbers; CSV, markdown, plot."""
+"""Result files -> one row per (model, task, shots, selection), beside the published numbers; CSV, markdown, plot.
+
+The published numbers come from ``flamingo_eval.published`` (``published()``, re-exported here): the first
+source's figure in ``published``/``published_std``/``published_source``, the other sources' in ``published_other``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ import csv
 from collections.abc import Iterable
 from pathlib import Path
 
+from flamingo_eval.published import others_text, published
 from flamingo_eval.results import find_results, load_result
 
-PUBLISHED = Path(__file__).resolve().parent.parent / "results" / "reference" / "published.csv"
 KEY = ("model", "task", "shots", "selection")
 COLUMNS = ["model", "task", "shots", "selection", "metric", "mean", "std", "trials", "n", "published",
-           "published_std", "flamingo_9b", "published_source", "file"]
+           "published_std", "flamingo_9b", "published_source", "published_other", "file"]
+MARKDOWN_COLUMNS = ["model", "task", "shots", "selection", "metric", "mean", "std", "trials", "n", "published",
+                    "flamingo_9b", "published_other"]
 
 
 def model_label(result: dict) -> str:
@@ -26,6 +32,10 @@ def result_row(result: dict, path: Path) -> dict:
             "n": result["n"], "file": str(path), "_created": result.get("created", "")}
 
 
+def _order(row: dict) -> tuple:
+    return (row["task"], row["model"], row["selection"], row["shots"])
+
+
 def collect(paths: Iterable[str | Path]) -> list[dict]:
     """The newest result per key; older duplicates (re-runs) are dropped."""
     best: dict[tuple, dict] = {}
@@ -34,22 +44,31 @@ def collect(paths: Iterable[str | Path]) -> list[dict]:
         key = tuple(row[k] for k in KEY)
         if key not in best or row["_created"] >= best[key]["_created"]:
             best[key] = row
-    return sorted(best.values(), key=lambda r: (r["task"], r["model"], r["selection"], r["shots"]))
-
-
-def published(path: Path = PUBLISHED) -> dict[tuple, dict]:
-    with open(path, newline="") as f:
-        return {(r["model"], r["task"], int(r["shots"]), r["selection"]): r for r in csv.DictReader(f)}
+    return sorted(best.values(), key=_order)
 
 
 def with_published(rows: list[dict], table: dict[tuple, dict]) -> list[dict]:
+    """Each row beside its published figure (``published()``'s first source) and, in ``published_other``, the
+    figures other sources give for the same key, so a disagreement between sources stays visible."""
     out = []
     for row in rows:
         ref = table.get((row["model"], row["task"], row["shots"], row["selection"]), {})
         fl = table.get(("flamingo-9b", row["task"], row["shots"], "random"), {})
         out.append({**row, "published": ref.get("score", ""), "published_std": ref.get("std", ""),
-                    "flamingo_9b": fl.get("score", ""), "published_source": ref.get("source", "")})
+                    "flamingo_9b": fl.get("score", ""), "published_source": ref.get("source", ""),
+                    "published_other": others_text(ref)})
     return out
+
+
+def published_only(rows: list[dict], table: dict[tuple, dict]) -> list[dict]:
+    """Rows for the published figures nobody measured here, on the tasks the measured rows cover: the models
+    only known from papers (flamingo-9b, mm1-7b) and the settings not run yet, to read beside ours."""
+    metrics = {r["task"]: r["metric"] for r in rows}
+    measured = {tuple(r[k] for k in KEY) for r in rows}
+    extra = [{"model": m, "task": t, "shots": s, "selection": sel, "metric": metrics[t], "mean": "", "std": "",
+              "trials": "", "n": "", "file": ""}
+             for (m, t, s, sel) in table if t in metrics and (m, t, s, sel) not in measured]
+    return with_published(extra, table)
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -61,7 +80,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    cols = ["model", "task", "shots", "selection", "metric", "mean", "std", "trials", "n", "published", "flamingo_9b"]
+    cols = MARKDOWN_COLUMNS
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
@@ -69,12 +88,14 @@ def to_markdown(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """Score against shots, one panel per task, one line per (model, selection)."""
+    """Score against shots, one panel per task, one line per measured (model, selection); published-only rows
+    have no score of ours and are left to the table."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = [r for r in rows if r["mean"] != ""]
     tasks = sorted({r["task"] for r in rows})
     ncols = min(4, max(1, len(tasks)))
     nrows = (len(tasks) + ncols - 1) // ncols
@@ -101,12 +122,18 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def leaderboard(paths: list[str], out: Path | None, markdown: Path | None, plot_path: Path | None) -> list[dict]:
+def leaderboard(paths: list[str], out: Path | None, markdown: Path | None, plot_path: Path | None,
+                include_published: bool = False) -> list[dict]:
+    """Measured rows beside the published numbers; with ``include_published``, also the published figures on the
+    same tasks that have no measured row."""
     from flamingo_eval.errors import UserError
 
-    rows = with_published(collect(paths or ["results/runs"]), published())
+    table = published()
+    rows = with_published(collect(paths or ["results/runs"]), table)
     if not rows:
         raise UserError(f"no result files under {', '.join(paths or ['results/runs'])}")
+    if include_published:
+        rows = sorted(rows + published_only(rows, table), key=_order)
     if out:
         write_csv(rows, out)
     if markdown:

@@ -47,3 +47,34 @@ def test_plot_is_a_real_png_with_content(tmp_path):
 def test_no_results_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="no result files"):
         leaderboard([str(tmp_path)], None, None, None)
+
+
+def test_a_measured_idefics_row_shows_its_published_figure_and_the_second_source(tmp_path):
+    write_result(tmp_path, "idefics-9b", "coco", 8, [96.0, 98.0])
+    write_result(tmp_path, "idefics-9b", "vqav2:test-dev", 8, [56.0], metric="vqa_accuracy")
+    write_result(tmp_path, "idefics-80b", "coco", 32, [115.0])
+    out = tmp_path / "lb.csv"
+    leaderboard([str(tmp_path)], out, tmp_path / "lb.md", None)
+    df = pd.read_csv(out, keep_default_na=False).set_index(["model", "task", "shots"])
+    coco = df.loc[("idefics-9b", "coco", 8)]
+    assert coco["published"] == 97.0 and "Idefics model card" in coco["published_source"]
+    assert coco["published_other"] == "97.0 (idefics2-paper)"
+    assert coco["flamingo_9b"] == 99.0  # the OpenFlamingo paper's quote of Flamingo comes first
+    assert df.loc[("idefics-9b", "vqav2:test-dev", 8)]["published"] == 56.4
+    big = df.loc[("idefics-80b", "coco", 32)]
+    assert big["published"] == 116.6 and big["published_other"] == ""
+    assert "97.0 (idefics2-paper)" in (tmp_path / "lb.md").read_text()
+
+
+def test_published_flag_lists_the_published_only_models_on_the_measured_tasks(tmp_path):
+    write_result(tmp_path, "idefics-9b", "coco", 8, [96.0, 98.0])
+    out = tmp_path / "lb.csv"
+    assert main(["leaderboard", str(tmp_path), "--out", str(out), "--plot", str(tmp_path / "p.png"),
+                 "--published"]) == 0
+    df = pd.read_csv(out, keep_default_na=False)
+    assert set(df.task) == {"coco"}  # only the tasks measured here
+    mm1 = df[(df.model == "mm1-7b") & (df.shots == 8)].iloc[0]
+    assert mm1["mean"] == "" and mm1["published"] == 116.3 and mm1["metric"] == "cider"
+    assert len(df[(df.model == "idefics-9b") & (df.shots == 8)]) == 1  # the measured row, not a second one
+    assert len(df[df["mean"] != ""]) == 1
+    assert len(pd.read_csv(out)) > 50  # OpenFlamingo, Flamingo, Idefics, MM1 and Idefics2 on COCO
