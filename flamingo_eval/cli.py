@@ -46,8 +46,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         from flamingo_eval.models import list_models
 
         for m in list_models():
-            print(f"{m['name']:<16} {m.get('description', '')}")
-            for key in ("lang_encoder", "cross_attn_every_n_layers", "checkpoint"):
+            print(f"{m['name']:<20} {m['family']:<13} {m.get('description', '')}")
+            for key in ("model", "lang_encoder", "cross_attn_every_n_layers", "checkpoint"):
                 if key in m:
                     print(f"    {key:<26} {m[key]}")
     return 0
@@ -70,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         model=args.model, tasks=args.task, shots=args.shots, seeds=seeds, rices=args.rices,
         **_rices_encoder(args),
         num_samples=args.num_samples, batch_size=args.batch_size, device=args.device, precision=args.precision,
+        device_map=args.device_map,
         data_root=args.data_root, overrides=parse_data_overrides(args.data), output_dir=args.output_dir,
         skip_bad_images=args.skip_bad_images, vqa_scorer=args.vqa_scorer, query_set_size=args.query_set_size,
         progress=not args.quiet,
@@ -182,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--device-map", choices=["auto"], default=None,
+                   help="spread a model too large for one GPU over the visible GPUs (accelerate)")
     p.add_argument("--output-dir", default="results/runs")
     p.add_argument("--skip-bad-images", action="store_true", help="skip and count items whose image is bad")
     p.add_argument("--vqa-scorer", default="official", choices=["official", "openflamingo"])

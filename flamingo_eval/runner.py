@@ -53,6 +53,7 @@ class RunConfig:
     batch_size: int = 8
     device: str = "cpu"
     precision: str = "fp32"
+    device_map: str | None = None  # "auto": accelerate spreads the model over the visible GPUs
     data_root: str = "data"
     overrides: dict[str, str] = field(default_factory=dict)
     output_dir: str = "results/runs"
@@ -127,7 +128,8 @@ class Runner:
         if model is None:
             from flamingo_eval.models import load_model
 
-            model = load_model(config.model, device=local_device(config.device), precision=config.precision)
+            model = load_model(config.model, device=local_device(config.device), precision=config.precision,
+                               device_map=config.device_map)
         self.model = model
 
     # -- selection ---------------------------------------------------------------------------------------

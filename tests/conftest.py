@@ -1,6 +1,11 @@
 import json
+import os
 
 import pytest
+
+# Tests never download: a hub id that is not cached fails at once instead of waiting on the network.
+# (huggingface_hub reads this when it is first imported, which is after this file.)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 TINY_CLIP = {
     "embed_dim": 16,

@@ -104,3 +104,31 @@ def file_sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def model_directory(model: str, revision: str | None = None) -> str:
+    """A local model directory, or the hub cache's snapshot of ``model`` (no download)."""
+    if os.path.isdir(model):
+        return model
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id=model, revision=revision, local_files_only=True)
+    except Exception as e:  # not cached: the model could not have loaded either
+        raise WeightsError(f"{model}: not in the Hugging Face cache ({e.__class__.__name__})") from None
+
+
+def weights_sha256(model: str, revision: str | None = None) -> str:
+    """One sha256 over a model directory's weight and config files (what results record, and what keys the
+    resume log). A hub-cache file is a link to a blob named by its content's sha256, which is used as is;
+    any other file is hashed."""
+    directory = model_directory(model, revision)
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(directory)):
+        if not name.endswith((".safetensors", ".bin", ".json")):
+            continue
+        path = os.path.join(directory, name)
+        blob = os.path.basename(os.path.realpath(path))
+        digest = blob if os.path.islink(path) and len(blob) == 64 else file_sha256(path)
+        h.update(f"{name}\0{digest}\n".encode())
+    return h.hexdigest()

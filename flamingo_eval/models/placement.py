@@ -22,6 +22,10 @@ def dtype_of(precision: str) -> torch.dtype:
     return DTYPES[precision]
 
 
+def _device(d) -> str:
+    return f"cuda:{d}" if isinstance(d, int) else str(d)
+
+
 def place(model: nn.Module, device: str, device_map: str | None, dtype: torch.dtype,
           no_split: tuple[str, ...] = ()) -> str:
     """Put ``model`` on ``device``, or spread it (``device_map="auto"``); returns the device inputs go to."""
@@ -30,17 +34,15 @@ def place(model: nn.Module, device: str, device_map: str | None, dtype: torch.dt
         return device
     if device_map not in DEVICE_MAPS:
         raise ConfigError(f"unknown device map {device_map!r}; use one of {', '.join(DEVICE_MAPS)}")
-    try:
-        from accelerate import dispatch_model, infer_auto_device_map
-    except ImportError:  # pragma: no cover - accelerate is a dependency
-        raise ConfigError("--device-map auto needs the accelerate package (pip install accelerate)") from None
-    classes = tuple(sorted({"DecoderLayer", "GatedCrossAttentionBlock", "GatedCrossAttentionLayer", *no_split}))
-    plan = infer_auto_device_map(model, no_split_module_classes=list(classes), dtype=dtype)
-    devices = sorted({str(d) for d in plan.values()})
-    if devices == ["cpu"] or len(devices) == 1:
-        only = devices[0] if devices else device
-        model.to(device="cpu" if only == "cpu" else f"cuda:{only}" if str(only).isdigit() else only)
-        return "cpu" if only == "cpu" else f"cuda:{only}" if str(only).isdigit() else only
+    from accelerate import dispatch_model, infer_auto_device_map
+
+    classes = sorted({"DecoderLayer", "GatedCrossAttentionBlock", "GatedCrossAttentionLayer", *no_split})
+    plan = infer_auto_device_map(model, no_split_module_classes=classes, dtype=dtype)
+    targets = sorted({_device(d) for d in plan.values()})
+    if "disk" in targets:
+        raise ConfigError("--device-map auto: the model does not fit the visible GPUs and CPU memory")
+    if len(targets) == 1:  # it fits one device: no hooks needed
+        model.to(device=targets[0])
+        return targets[0]
     dispatch_model(model, device_map=plan)
-    first = plan.get("lm.embed", next(iter(plan.values())))
-    return f"cuda:{first}" if isinstance(first, int) else str(first)
+    return _device(plan.get("lm.embed", plan.get("lm", next(iter(plan.values())))))

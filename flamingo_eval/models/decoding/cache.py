@@ -76,7 +76,7 @@ class PrefillAttention:
 
     def __call__(self, layer, q, k, v, slopes, scale):
         self.cache.store_prompt(layer, k, v)
-        return causal_attention(q, k, v, self.cache.prompt_real, slopes, scale)
+        return causal_attention(q, k, v, self.cache.prompt_real.to(q.device), slopes, scale)
 
 
 class DecodeAttention:
@@ -88,5 +88,5 @@ class DecodeAttention:
     def __call__(self, layer, q, k, v, slopes, scale):
         c = self.cache
         suffix_keys, suffix_values = c.append(layer, k, v)
-        return cascade_attention(q, c.prompt_keys[layer], c.prompt_values[layer], c.prompt_real, suffix_keys,
+        return cascade_attention(q, c.prompt_keys[layer], c.prompt_values[layer], c.prompt_real.to(q.device), suffix_keys,
                                  suffix_values, slopes, scale)

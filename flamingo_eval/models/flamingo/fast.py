@@ -45,6 +45,7 @@ class PerImage:
         b, heads, length, d = q.shape
         q = q.transpose(1, 2).reshape(b, length, heads * d)
         out = torch.zeros_like(q)
+        self.index, self.times = self.index.to(q.device), self.times.to(q.device)
         valid = self.times > 0
         if self.keys.shape[0] == 0 or not bool(valid.any()):
             return out.view(b, length, heads, d).transpose(1, 2)
@@ -77,7 +78,7 @@ class LastImage:
         queries = self.keys.shape[0]
         by_query = q.reshape(queries, rows // queries, heads, length, d).transpose(1, 2).reshape(queries, heads, -1, d)
         att = F.scaled_dot_product_attention(by_query, self.keys, self.values, scale=scale)
-        att = att * self.has_image.to(att.dtype)[:, None, None, None]
+        att = att * self.has_image.to(att.device, att.dtype)[:, None, None, None]
         return att.view(queries, heads, rows // queries, length, d).transpose(1, 2).reshape(rows, heads, length, d)
 
     def keep(self, queries: torch.Tensor) -> LastImage:
@@ -110,7 +111,12 @@ class DecodeState:
 
 def image_kv(model: CrossAttentionLM, latents: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Per block, the K/V of each distinct image once: (U, n, D) latents -> (U, heads, n, d) each."""
-    return {key: block.media_kv(latents) for key, block in model.xattn.items()}
+    return {key: block.media_kv(latents.to(block_device(block))) for key, block in model.xattn.items()}
+
+
+def block_device(block: torch.nn.Module) -> torch.device:
+    """Where a block's weights are (one device, or one of several under ``--device-map auto``)."""
+    return next(block.parameters()).device
 
 
 def _with_dummy_image(model: CrossAttentionLM, images: PromptImages, rows: int) -> PromptImages:

@@ -16,6 +16,7 @@ import torch
 from flamingo_eval.errors import ConfigError, WeightsError
 from flamingo_eval.models.base import GenerationSettings, ModelAdapter
 from flamingo_eval.models.decoding.run import check_settings, generate_ids, rank_options
+from flamingo_eval.models.files import weights_sha256
 from flamingo_eval.models.flamingo.latent_cache import LatentCache
 from flamingo_eval.models.hf.protocol import answer_text, stop_ids
 from flamingo_eval.models.hf.spec import HFSpec
@@ -94,6 +95,7 @@ class HFAdapter(ModelAdapter):
         self.precision = precision
         self.features = LatentCache(cache_bytes)
         self.stop_ids = stop_ids(self.tokenizer)
+        self._sha256: str | None = None
 
     # ---- text -------------------------------------------------------------------------------
     def render(self, prompt: list[Chunk]) -> str:
@@ -165,5 +167,7 @@ class HFAdapter(ModelAdapter):
         return rank_options(prefill, self.engine.extend, len(prompts), opts, pad)
 
     def describe(self) -> dict[str, Any]:
+        if self._sha256 is None:
+            self._sha256 = weights_sha256(self.spec.model, self.spec.revision)
         return {"name": self.name, "family": self.spec.family, "spec": self.spec.summary(),
-                "precision": self.precision, "device": str(self.device)}
+                "weights_sha256": self._sha256, "precision": self.precision, "device": str(self.device)}

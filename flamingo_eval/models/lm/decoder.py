@@ -206,8 +206,8 @@ class DecoderLM(nn.Module):
         return angles.cos().to(dtype), angles.sin().to(dtype)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(x)
-        return F.linear(x, self.embed.weight if self.head is None else self.head.weight)
+        weight = self.embed.weight if self.head is None else self.head.weight
+        return F.linear(self.norm(x).to(weight.device), weight)
 
     def forward(self, ids: torch.Tensor, positions: torch.Tensor, attention: Attention) -> torch.Tensor:
         """(B, t) ids at (B, t) positions -> (B, t, vocab) logits."""
@@ -261,7 +261,7 @@ class SequenceAttention:
         self.real = real
 
     def __call__(self, layer, q, k, v, slopes, scale):
-        return causal_attention(q, k, v, self.real, slopes, scale)
+        return causal_attention(q, k, v, self.real.to(q.device), slopes, scale)
 
 
 def positions_of(real: torch.Tensor) -> torch.Tensor:
