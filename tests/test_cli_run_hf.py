@@ -61,7 +61,7 @@ def test_trials_and_resume(spec, tmp_path):
     assert {p: p.read_text() for p in (folder / "items").glob("*.jsonl")} == logs
     for stem, (res, samples) in first.items():
         again, again_samples = read(tmp_path / "runs", stem)
-        assert again["trials"] == res["trials"]
+        assert again["trials"] == res["trials"] and again_samples == samples
 
 
 def test_two_processes_write_the_same_results_as_one(spec, tmp_path):

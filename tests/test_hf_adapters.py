@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from flamingo_eval.models import GenerationSettings, load_model
-from tests.helpers_idefics import BUILDERS, hf_generate, hf_option_logprob, hf_text, load, tiny_image, vqa_prompt
+from tests.helpers_idefics import (
+    BUILDERS,
+    hf_generate,
+    hf_option_logprob,
+    hf_text,
+    load,
+    tiny_image,
+    vqa_prompt,
+)
 
 VARIANTS = [("idefics", {"qk_layer_norms": False}), ("idefics", {"qk_layer_norms": True}),
             ("idefics2", {"do_image_splitting": False}), ("idefics2", {"do_image_splitting": True}),
