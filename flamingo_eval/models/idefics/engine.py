@@ -9,6 +9,7 @@ from flamingo_eval.models.flamingo import fast
 from flamingo_eval.models.hf.protocol import idefics_items, image_text
 from flamingo_eval.models.idefics.load import from_transformers
 from flamingo_eval.models.idefics.model import Idefics, image_times
+from flamingo_eval.models.idefics.selfcheck import check_fast_path
 from flamingo_eval.models.placement import place
 from flamingo_eval.prompt import Chunk
 
@@ -40,7 +41,9 @@ class IdeficsEngine:
     @classmethod
     def build(cls, hf, processor, where: str, device: str, device_map: str | None, dtype: torch.dtype) -> IdeficsEngine:
         model = from_transformers(hf, where)
-        return cls(model, processor, place(model, device, device_map, dtype, ("IdeficsVisionEncoderLayer",)))
+        device = place(model, device, device_map, dtype, ("IdeficsVisionEncoderLayer",))
+        check_fast_path(model)  # before any evaluation: cached decoding must equal the definition here
+        return cls(model, processor, device)
 
     def render(self, prompt: list[Chunk]) -> str:
         return image_text(prompt)

@@ -9,6 +9,7 @@ from flamingo_eval.models.hf.protocol import image_text
 from flamingo_eval.models.idefics2 import fast
 from flamingo_eval.models.idefics2.load import from_transformers
 from flamingo_eval.models.idefics2.model import ImageTokenLM
+from flamingo_eval.models.idefics2.selfcheck import check_fast_path
 from flamingo_eval.models.placement import place
 from flamingo_eval.prompt import Chunk
 
@@ -21,7 +22,9 @@ class ImageTokenEngine:
     def build(cls, hf, processor, where: str, device: str, device_map: str | None,
               dtype: torch.dtype) -> ImageTokenEngine:
         model = from_transformers(hf, where)
-        return cls(model, processor, place(model, device, device_map, dtype))
+        device = place(model, device, device_map, dtype)
+        check_fast_path(model)  # before any evaluation: cached decoding must equal the definition here
+        return cls(model, processor, device)
 
     def render(self, prompt: list[Chunk]) -> str:
         return image_text(prompt)
