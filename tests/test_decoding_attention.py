@@ -7,7 +7,7 @@ from flamingo_eval.models.decoding.attention import cascade_attention
 from flamingo_eval.models.lm.decoder import alibi_bias, alibi_slopes
 
 
-def reference(q, prompt_keys, prompt_values, prompt_real, suffix_keys, suffix_values, slopes, scale):
+def reference(q, prompt_keys, prompt_values, prompt_real, suffix_keys, suffix_values, slopes, scale, window=None):
     """Every beam with its own copy of the prompt, key heads repeated per query head, one softmax."""
     beams = q.shape[0] // prompt_keys.shape[0]
     groups = q.shape[1] // prompt_keys.shape[1]
@@ -20,15 +20,19 @@ def reference(q, prompt_keys, prompt_values, prompt_real, suffix_keys, suffix_va
     visible = torch.ones((q.shape[0], t, prompt + suffix), dtype=torch.bool)
     visible[:, :, :prompt] = prompt_real.repeat_interleave(beams, 0)[:, None, :]
     visible[:, :, prompt:] = torch.arange(suffix)[None, :] <= torch.arange(t)[:, None] + suffix - t
+    if window is not None:  # key index > query index - window, indices over the padded prompt + suffix
+        query_index = prompt + suffix - t + torch.arange(t)
+        visible &= torch.arange(prompt + suffix)[None, None, :] > (query_index[None, :, None] - window)
     return scores.masked_fill(~visible[:, None], float("-inf")).softmax(-1) @ v
 
 
-@pytest.mark.parametrize("alibi", [False, True])
+@pytest.mark.parametrize("alibi,window", [(False, None), (True, None), (False, 4), (False, 7)])
 @pytest.mark.parametrize("kv_heads", [4, 2, 1])
 @pytest.mark.parametrize("t", [1, 3])
-def test_cascade_attention_equals_attention_over_each_beams_own_copy_of_the_prompt(alibi, kv_heads, t):
+def test_cascade_attention_equals_attention_over_each_beams_own_copy_of_the_prompt(alibi, window, kv_heads, t):
     """One prompt copy per query; grouped K/V heads (Llama, Mistral); one new token (a decode step) or
-    several (rank's options); the first query left-padded; ALiBi (MPT) or none (rotary, already in q/k)."""
+    several (rank's options); the first query left-padded; ALiBi (MPT) or none (rotary, already in q/k);
+    Mistral's sliding window reaching into the prompt (7) or only the suffix and the prompt's end (4)."""
     torch.manual_seed(0)
     queries, beams, heads, prompt, suffix, dim = 2, 3, 4, 5, 4, 8
     rows = queries * beams
@@ -37,7 +41,7 @@ def test_cascade_attention_equals_attention_over_each_beams_own_copy_of_the_prom
         prompt_keys=torch.randn(queries, kv_heads, prompt, dim), prompt_values=torch.randn(queries, kv_heads, prompt, dim),
         prompt_real=torch.tensor([[False, False, True, True, True], [True] * 5]),
         suffix_keys=torch.randn(rows, kv_heads, suffix, dim), suffix_values=torch.randn(rows, kv_heads, suffix, dim),
-        slopes=alibi_slopes(heads) if alibi else None, scale=dim**-0.5,
+        slopes=alibi_slopes(heads) if alibi else None, scale=dim**-0.5, window=window,
     )
     torch.testing.assert_close(cascade_attention(**inputs), reference(**inputs), atol=1e-5, rtol=1e-5)
 

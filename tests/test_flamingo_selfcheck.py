@@ -48,7 +48,7 @@ def test_the_twin_of_a_mosaic_gpt_lm_keeps_its_query_key_norms(tmp_path):
 def lose_the_cache(monkeypatch):
     """What transformers 5.24 did to the old MPT path: decode steps never see the cache, so each new token
     attends to itself alone."""
-    def attend_to_itself(self, layer, q, k, v, slopes, scale):
+    def attend_to_itself(self, layer, q, k, v, slopes, scale, window=None):
         self.cache.append(layer, k, v)
         return causal_attention(q, k, v, q.new_ones(q.shape[0], q.shape[2], dtype=bool), slopes, scale)
 

@@ -21,6 +21,7 @@ from tests.helpers_idefics import (
 
 VARIANTS = [("idefics", {"qk_layer_norms": False}), ("idefics", {"qk_layer_norms": True}),
             ("idefics2", {"do_image_splitting": False}), ("idefics2", {"do_image_splitting": True}),
+            ("idefics2", {"sliding_window": 16}),  # Mistral's window, shorter than every prompt
             ("idefics3", {"do_image_splitting": False}), ("idefics3", {"do_image_splitting": True})]
 
 

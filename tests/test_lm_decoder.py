@@ -52,6 +52,7 @@ MODELS = {
                                       rope_scaling=LLAMA3_ROPE, tie_word_embeddings=True),
     "llama-linear-rope": lambda: llama(rope_scaling={"rope_type": "linear", "factor": 2.0}),
     "mistral": lambda: mistral(),
+    "mistral-sliding-window": lambda: mistral(sliding_window=8),  # the batch's rows are longer than 8
 }
 
 
@@ -111,6 +112,7 @@ def test_a_vocabulary_resize_keeps_the_published_rows(tmp_path):
     torch.testing.assert_close(shrunk.head.weight, hf.lm_head.weight[: VOCAB - 5])
 
 
-def test_a_sequence_longer_than_mistrals_sliding_window_is_not_a_context_it_has(tmp_path):
+def test_mistrals_sliding_window_limits_attention_not_the_context(tmp_path):
     saved(lambda: mistral(sliding_window=24, max_position_embeddings=4096), tmp_path)
-    assert load_lm(str(tmp_path)).config.max_positions == 24  # the adapter refuses longer prompts
+    config = load_lm(str(tmp_path)).config
+    assert (config.max_positions, config.sliding_window) == (4096, 24)

@@ -14,10 +14,11 @@ from flamingo_eval.models.lm.decoder import alibi_bias
 
 def cascade_attention(q: torch.Tensor, prompt_keys: torch.Tensor, prompt_values: torch.Tensor,
                       prompt_real: torch.Tensor, suffix_keys: torch.Tensor, suffix_values: torch.Tensor,
-                      slopes: torch.Tensor | None, scale: float) -> torch.Tensor:
+                      slopes: torch.Tensor | None, scale: float, window: int | None = None) -> torch.Tensor:
     """Shapes: q (R, heads, t, d), the t newest tokens of R = Q x beams rows, a query's beams adjacent;
     prompt keys/values (Q, kv_heads, P, d) and ``prompt_real`` (Q, P) bool (False: left padding); suffix
-    keys/values (R, kv_heads, S, d) with the t newest last. Returns (R, heads, t, d).
+    keys/values (R, kv_heads, S, d) with the t newest last; ``window``: a token sees only keys fewer than
+    ``window`` positions back (Mistral's sliding window). Returns (R, heads, t, d).
 
     A query's beams, and the query heads sharing a key head, are one block of rows against the prompt:
     its keys are read once per query, not once per beam. Scores in the inputs' dtype, softmax in float32."""
@@ -40,6 +41,9 @@ def cascade_attention(q: torch.Tensor, prompt_keys: torch.Tensor, prompt_values:
         prompt_real.bool().repeat_interleave(beams, dim=0)[:, None, :].expand(rows, t, prompt),
         (torch.arange(suffix, device=q.device)[None, :] <= newest)[None].expand(rows, t, suffix),
     ], dim=-1)[:, None]  # (R, 1, t, P + S)
+    if window is not None:  # keys are at indices 0..P+S-1 of the padded row; the new tokens at P + newest
+        recent = torch.arange(prompt + suffix, device=q.device)[None, :] > (prompt + newest) - window
+        visible = visible & recent[None, None]
     probs = scores.masked_fill(~visible, torch.finfo(torch.float32).min).softmax(dim=-1).to(prompt_values.dtype)
 
     p_prompt = probs[..., :prompt].reshape(queries, beams, kv_heads, groups * t, prompt).transpose(1, 2)

@@ -56,7 +56,7 @@ class KVCache:
         if self.filled:
             for cache in (self.suffix_keys, self.suffix_values):
                 for layer, t in enumerate(cache):
-                    cache[layer][:, :, : self.filled] = t[rows, :, : self.filled]
+                    cache[layer][:, :, : self.filled] = t[rows.to(t.device), :, : self.filled]
 
     def keep_queries(self, queries: torch.Tensor) -> None:
         """Drop every query not in ``queries`` (finished), with its rows."""
@@ -65,7 +65,7 @@ class KVCache:
         for cache, index in ((self.prompt_keys, queries), (self.prompt_values, queries),
                              (self.suffix_keys, rows), (self.suffix_values, rows)):
             for layer, t in enumerate(cache):
-                cache[layer] = t[index]
+                cache[layer] = t[index.to(t.device)]  # layers may sit on several devices (--device-map)
 
 
 class PrefillAttention:
@@ -74,9 +74,9 @@ class PrefillAttention:
     def __init__(self, cache: KVCache):
         self.cache = cache
 
-    def __call__(self, layer, q, k, v, slopes, scale):
+    def __call__(self, layer, q, k, v, slopes, scale, window=None):
         self.cache.store_prompt(layer, k, v)
-        return causal_attention(q, k, v, self.cache.prompt_real.to(q.device), slopes, scale)
+        return causal_attention(q, k, v, self.cache.prompt_real.to(q.device), slopes, scale, window)
 
 
 class DecodeAttention:
@@ -85,8 +85,8 @@ class DecodeAttention:
     def __init__(self, cache: KVCache):
         self.cache = cache
 
-    def __call__(self, layer, q, k, v, slopes, scale):
+    def __call__(self, layer, q, k, v, slopes, scale, window=None):
         c = self.cache
         suffix_keys, suffix_values = c.append(layer, k, v)
         return cascade_attention(q, c.prompt_keys[layer], c.prompt_values[layer], c.prompt_real.to(q.device), suffix_keys,
-                                 suffix_values, slopes, scale)
+                                 suffix_values, slopes, scale, window)

@@ -82,7 +82,8 @@ class LastImage:
         return att.view(queries, heads, rows // queries, length, d).transpose(1, 2).reshape(rows, heads, length, d)
 
     def keep(self, queries: torch.Tensor) -> LastImage:
-        return LastImage(self.keys[queries], self.values[queries], self.has_image[queries])
+        queries = queries.to(self.keys.device)
+        return LastImage(self.keys[queries], self.values[queries], self.has_image.to(queries.device)[queries])
 
 
 @dataclass
@@ -147,7 +148,7 @@ def prefill(model: CrossAttentionLM, ids: torch.Tensor, mask: torch.Tensor, imag
     logits = model.run(ids, positions_of(mask), PrefillAttention(cache), per_image, keep=1)[:, -1].float()
     last_time = times[:, -1]
     last = images.index.gather(1, (last_time - 1).clamp(min=0)[:, None])[:, 0].clamp(min=0)
-    last_image = {key: LastImage(k[last], v[last], last_time > 0) for key, (k, v) in kv.items()}
+    last_image = {key: LastImage(k[last.to(k.device)], v[last.to(k.device)], last_time > 0) for key, (k, v) in kv.items()}
     next_position = mask.long().sum(-1).repeat_interleave(beams)
     return logits, DecodeState(cache, next_position, last_image, beams, media_token)
 

@@ -44,6 +44,7 @@ class LMConfig:
     rope_scaling: tuple[tuple[str, Any], ...] = ()  # ("rope_type", ...) plus its parameters, for linear / llama3
     qk_norm: bool = False  # MosaicGPT: LayerNorm over the full width on queries and keys
     clip_qkv: float | None = None
+    sliding_window: int | None = None  # Mistral: a token sees the keys of the last ``sliding_window`` tokens
 
     def shrunk(self, **sizes: int) -> LMConfig:
         """The same options at other sizes (the load-time self-check's tiny twin)."""
@@ -144,7 +145,7 @@ def _gpt_neox(c: dict, where: str) -> LMConfig:
 
 
 def _llama(c: dict, where: str) -> LMConfig:
-    """Llama and Mistral. Mistral's sliding window is no approximation here: a sequence may not outgrow it."""
+    """Llama and Mistral (whose attention may see only a sliding window of the latest keys)."""
     family = c["model_type"]
     width, heads = c["hidden_size"], c["num_attention_heads"]
     head_dim = c.get("head_dim") or width // heads
@@ -152,8 +153,7 @@ def _llama(c: dict, where: str) -> LMConfig:
     if c.get("pretraining_tp", 1) != 1:
         raise ConfigError(f"lang_encoder {where}: {family} pretraining_tp={c['pretraining_tp']} is not supported")
     context = c.get("max_position_embeddings", 2048)
-    if c.get("sliding_window"):
-        context = min(context, c["sliding_window"])
+    window = c.get("sliding_window") if family == "mistral" else None
     return LMConfig(
         family=family, vocab_size=c["vocab_size"], width=width, layers=c["num_hidden_layers"], heads=heads,
         kv_heads=c.get("num_key_value_heads") or heads, head_dim=head_dim, mlp_width=c["intermediate_size"],
@@ -161,5 +161,5 @@ def _llama(c: dict, where: str) -> LMConfig:
         norm_bias=False, attn_bias=c.get("attention_bias", False), mlp_bias=c.get("mlp_bias", False),
         parallel_residual=False, tied_head=c.get("tie_word_embeddings", False), positions="rotary",
         max_positions=context, softmax_scale=head_dim**-0.5, rotary_dims=int(head_dim * partial), rope_theta=theta,
-        rope_scaling=scaling,
+        rope_scaling=scaling, sliding_window=window or None,
     )

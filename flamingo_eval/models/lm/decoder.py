@@ -28,10 +28,11 @@ Rope = tuple[torch.Tensor, torch.Tensor] | None  # (cos, sin) per row and positi
 
 class Attention(Protocol):
     """Queries (B, heads, t, d) against keys/values (B, kv_heads, t, d) of the same t tokens, plus whatever
-    the strategy holds (earlier tokens, masks); ``slopes`` (heads,) is ALiBi's bias per key position."""
+    the strategy holds (earlier tokens, masks); ``slopes`` (heads,) is ALiBi's bias per key position;
+    ``window``: a query sees only keys fewer than ``window`` positions back (Mistral), None for all."""
 
     def __call__(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                 slopes: torch.Tensor | None, scale: float) -> torch.Tensor: ...
+                 slopes: torch.Tensor | None, scale: float, window: int | None = None) -> torch.Tensor: ...
 
 
 # ---- positions ------------------------------------------------------------------------------------------
@@ -138,6 +139,7 @@ class SelfAttention(nn.Module):
         else:
             self.q_norm = self.k_norm = None
         self.alibi = (config.heads, config.alibi_max) if config.positions == "alibi" else None
+        self.window = config.sliding_window
 
     def forward(self, x: torch.Tensor, rope: Rope, attention: Attention) -> torch.Tensor:
         b, t, _ = x.shape
@@ -153,7 +155,7 @@ class SelfAttention(nn.Module):
         if rope is not None:
             q, k = rotate(q, rope), rotate(k, rope)
         slopes = None if self.alibi is None else alibi_slopes(*self.alibi, device=x.device)
-        out = attention(self.index, q, k, v, slopes, self.scale)
+        out = attention(self.index, q, k, v, slopes, self.scale, self.window)
         return self.out(out.transpose(1, 2).reshape(b, t, -1))
 
 
@@ -224,22 +226,25 @@ class DecoderLM(nn.Module):
 
 # ---- the plain attention: every token against the tokens before it in its own row ----------------------
 
-def visible_keys(real: torch.Tensor) -> torch.Tensor:
-    """(B, L, L) bool: causal and not padding. A padding query sees itself, so no row is empty (no NaN)."""
+def visible_keys(real: torch.Tensor, window: int | None = None) -> torch.Tensor:
+    """(B, L, L) bool: causal, not padding and, with a ``window``, fewer than ``window`` positions back. A
+    padding query sees itself, so no row is empty (no NaN)."""
     length = real.shape[1]
     causal = torch.ones(length, length, dtype=torch.bool, device=real.device).tril()
+    if window is not None:
+        causal = causal.triu(1 - window)
     eye = torch.eye(length, dtype=torch.bool, device=real.device)
     return (causal[None] & real[:, None, :].bool()) | eye[None]
 
 
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, real: torch.Tensor,
-                     slopes: torch.Tensor | None, scale: float) -> torch.Tensor:
+                     slopes: torch.Tensor | None, scale: float, window: int | None = None) -> torch.Tensor:
     """(B, heads, L, d) against (B, kv_heads, L, d) keys of the same L tokens; ``real`` (B, L) marks the
     tokens that are not padding.
 
     Rotary models: SDPA. ALiBi: scores in the weights' dtype, the float32 bias added, float32 softmax, as
     MPT computes it, one row at a time (a (heads, L, L) float32 bias, not a (B, heads, L, L) one)."""
-    visible = visible_keys(real)
+    visible = visible_keys(real, window)
     groups = q.shape[1] // k.shape[1]
     if slopes is None:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=visible[:, None], scale=scale, enable_gqa=groups > 1)
@@ -260,8 +265,8 @@ class SequenceAttention:
     def __init__(self, real: torch.Tensor):
         self.real = real
 
-    def __call__(self, layer, q, k, v, slopes, scale):
-        return causal_attention(q, k, v, self.real.to(q.device), slopes, scale)
+    def __call__(self, layer, q, k, v, slopes, scale, window=None):
+        return causal_attention(q, k, v, self.real.to(q.device), slopes, scale, window)
 
 
 def positions_of(real: torch.Tensor) -> torch.Tensor:
