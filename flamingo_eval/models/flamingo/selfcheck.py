@@ -35,12 +35,14 @@ class FastPathMismatch(EnvironmentProblem):
 
 
 def twin_lm(c: LMConfig, layers: int) -> DecoderLM:
-    """The loaded LM's options at tiny sizes (grouped K/V heads and partial rotary kept in proportion)."""
+    """The loaded LM's options at tiny sizes (grouped K/V heads and partial rotary kept in proportion, a
+    sliding window that binds)."""
     head_dim = WIDTH // HEADS
     config = c.shrunk(vocab_size=VOCAB, width=WIDTH, layers=max(2, layers), heads=HEADS,
                       kv_heads=max(1, HEADS * c.kv_heads // c.heads), head_dim=head_dim, mlp_width=2 * WIDTH,
                       max_positions=64, softmax_scale=head_dim**-0.5,
-                      rotary_dims=2 * max(1, round(head_dim * c.rotary_dims / c.head_dim / 2)) if c.rotary_dims else 0)
+                      rotary_dims=2 * max(1, round(head_dim * c.rotary_dims / c.head_dim / 2)) if c.rotary_dims else 0,
+                      sliding_window=5 if c.sliding_window else None)  # shorter than the prompts: it binds
     return DecoderLM(config)
 
 
