@@ -71,6 +71,18 @@ def subsample(items: Sequence[Sample], n: int | None) -> list[Sample]:
     return ranked[:n]
 
 
+def prompt_record(prompt: list) -> list[dict]:
+    """The prompt as the model-agnostic chunks it was built from (image key or null, text), demonstrations
+    in prompt order then the query: what the report shows, without the data files or the model's format."""
+    return [{"image": c.image.key if c.image is not None else None, "text": c.text} for c in prompt]
+
+
+def data_paths_record(td: TaskData) -> dict[str, str]:
+    """Each data key's default location (the prefix of its image keys) -> the absolute path this run read,
+    so image keys in the samples resolve to files without the run's --data-root or --data overrides."""
+    return {td.task.files[k].rstrip("/"): str(Path(p).resolve()) for k, p in sorted(td.paths.items())}
+
+
 def run_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
@@ -193,7 +205,7 @@ class Runner:
             rows.append({"seed": seed, "id": item.id, "demos": [d.sample.id for d in demos],
                          "similarities": [d.similarity for d in demos] if demos and demos[0].similarity is not None
                          else None,
-                         "prompt": self.model.render(prompt), **out})
+                         "chunks": prompt_record(prompt), "prompt": self.model.render(prompt), **out})
         return rows
 
     # -- one (task, shots) cell --------------------------------------------------------------------------
@@ -297,6 +309,7 @@ class Runner:
             "wall_time_s": round(time.time() - started, 3),
             "created": now_iso(),
             "samples_file": f"{stem}.samples.jsonl",
+            "data_paths": data_paths_record(td),
         }
         write_jsonl_atomic(self.out_dir / f"{stem}.samples.jsonl", samples)
         write_json_atomic(self.out_dir / f"{stem}.json", result)

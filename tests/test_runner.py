@@ -87,6 +87,29 @@ def test_zero_shots_use_two_text_only_demonstrations(tmp_path):
     assert all(len(s["demos"]) == 2 and s["prompt"].count("<image>") == 1 for s in samples)
 
 
+def test_each_sample_records_its_prompt_chunks_and_the_result_where_image_keys_resolve(tmp_path):
+    from flamingo_eval.data import load_split
+    from flamingo_eval.task import load_task
+
+    Runner(config(tmp_path, shots=[0, 4], seeds=[1]), model=CopyLastDemo()).run()
+    result, samples = read_result(tmp_path, "vqav2_4shot_random")
+    task = load_task("vqav2")
+    pool = {s.id: s for s in load_split(task, "demo", FIXTURES)}
+    items = {s.id: s for s in load_split(task, "eval", FIXTURES)}
+    for s in samples:
+        chunks = s["chunks"]
+        assert len(chunks) == 5 and [c["image"] for c in chunks] == [
+            *(pool[d].image.key for d in s["demos"]), items[s["id"]].image.key]
+        assert chunks[0]["text"] == f"Question:{pool[s['demos'][0]].question} Short answer:{pool[s['demos'][0]].answers[0]}"
+        assert chunks[-1]["text"] == f"Question:{items[s['id']].question} Short answer:"
+    key = samples[0]["chunks"][-1]["image"]
+    prefix = max((p for p in result["data_paths"] if key.startswith(p + "/")), key=len)
+    resolved = Path(result["data_paths"][prefix]) / key[len(prefix) + 1:]
+    assert resolved.is_absolute() and resolved.samefile(items[samples[0]["id"]].image.path)
+    _, zero = read_result(tmp_path, "vqav2_0shot_random")
+    assert all([c["image"] for c in s["chunks"][:2]] == [None, None] and s["chunks"][2]["image"] for s in zero)
+
+
 def test_rerunning_the_same_command_recomputes_nothing_and_gives_the_same_result(tmp_path):
     Runner(config(tmp_path), model=CopyLastDemo()).run()
     first, _ = read_result(tmp_path, "vqav2_4shot_random")
