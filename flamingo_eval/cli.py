@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flamingo_eval.errors import UserError
 
-SUBCOMMANDS = ("run", "ls", "score", "index", "leaderboard", "regress", "demo", "data")
+SUBCOMMANDS = ("run", "ls", "score", "index", "leaderboard", "report", "regress", "demo", "data")
 
 
 def parse_data_overrides(items: Sequence[str] | None) -> dict[str, str]:
@@ -140,6 +140,22 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from flamingo_eval.report import build_report
+
+    summary = build_report(args.runs, args.out, data_root=args.data_root, link_images=args.link_images,
+                           progress=not args.quiet)
+    for note in summary.notes:
+        print(f"note: {note}", file=sys.stderr)
+    images = summary.images
+    made = (f"{images.images} images linked" if images.linked else
+            f"{images.images} images ({images.made} thumbnails made, {images.reused} reused)")
+    print(f"report: {summary.cells} cells, {summary.items} items, {made}, {images.missing} missing; "
+          f"{summary.bytes / 1e6:.1f} MB in {summary.files} files, {summary.seconds:.1f} s")
+    print(f"open {summary.index_html.resolve().as_uri()}")
+    return 0
+
+
 def cmd_regress(args: argparse.Namespace) -> int:
     from flamingo_eval.regress import regress
 
@@ -238,6 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--published", action="store_true",
                    help="also list the published figures (results/reference/) on the same tasks with no measured row")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("report", help="a static site (open index.html from disk): leaderboard, score against "
+                                      "shots, every item's demonstrations, output and score, comparisons")
+    p.add_argument("runs", nargs="+", help="run folders or result files (e.g. results/runs/of-9b)")
+    p.add_argument("--out", required=True, type=Path, help="folder to write (new, empty, or an earlier report)")
+    p.add_argument("--data-root", help="where the images now live, if not where the runs read them")
+    p.add_argument("--link-images", action="store_true",
+                   help="point at the original images instead of copying thumbnails (the report is not portable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("regress", help="compare results with a baseline; exit 1 on a drop (for CI)")
     p.add_argument("--baseline", nargs="+", required=True)
