@@ -40,13 +40,14 @@ bench: setup
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
-# The main command: of-toy on generated toy data (all seven tasks, 0/4 shots, random and RICES) + leaderboard.
+# The main command: of-toy on generated toy data (all seven tasks, 0/4 shots, random and RICES) + leaderboard,
+# then the report (results/runs/demo/report/index.html: the path to open is printed last).
 demo: setup
 	$(VENV)/bin/flamingo-eval demo
 
 # CI: a reduced demo compared with the committed baseline; fails when masking, prompts, decoding or metrics
 # change the toy scores. After retraining of-toy on purpose: make toy-baseline and commit results/baselines/of-toy.
-TOY_CI := --num-samples 12 --quiet
+TOY_CI := --num-samples 12 --quiet --no-report
 TOY_TOLERANCE ?= 1.0
 toy-regress: setup
 	rm -rf results/runs/toy-ci

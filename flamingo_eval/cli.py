@@ -166,7 +166,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from flamingo_eval.toy.demo import run_demo
 
     run_demo(args.output_dir, args.data_root, num_samples=args.num_samples or None, seed=args.toy_seed,
-             batch_size=args.batch_size, progress=not args.quiet)
+             batch_size=args.batch_size, progress=not args.quiet, report=not args.no_report)
     return 0
 
 
@@ -278,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a deterministic subsample of N items per task (default 0: all 100, about a minute on 2 CPU cores)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--output-dir", default="results/runs/demo")
+    p.add_argument("--no-report", action="store_true", help="skip the report (OUTPUT_DIR/report/index.html)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
     return parser

@@ -168,11 +168,15 @@ class Chromium:
     # -- the page ---------------------------------------------------------------------------------------
 
     def open(self, url: str, timeout: float | None = None) -> float:
-        """Navigate and wait for the load event; returns the seconds it took."""
+        """Navigate and wait for the load event; returns the seconds it took. A change of the fragment alone
+        navigates within the document: there is no load to wait for."""
         self._events = [e for e in self._events if e["method"] != "Page.loadEventFired"]
         started = time.monotonic()
-        self.send("Page.navigate", {"url": url}, session=True)
-        self.wait_event("Page.loadEventFired", timeout)
+        reply = self.send("Page.navigate", {"url": url}, session=True)
+        if reply.get("errorText"):
+            raise BrowserError(f"cannot open {url}: {reply['errorText']}")
+        if reply.get("loaderId"):
+            self.wait_event("Page.loadEventFired", timeout)
         return time.monotonic() - started
 
     def evaluate(self, expression: str, timeout: float | None = None) -> Any:

@@ -96,6 +96,7 @@ class Thumbnails:
         self.stats = ImageStats(linked=link)
         self._refs: dict[tuple[int, str], str | None] = {}
         self._todo: dict[str, Path] = {}  # thumbnail name -> source
+        self._seen: set[tuple[str, str]] = set()
 
     def ref(self, key: str, resolver: ImageResolver) -> str | None:
         """The page-relative URL (or file URL, when linking) of the image; None when its file is missing."""
@@ -103,9 +104,12 @@ class Thumbnails:
         if memo in self._refs:
             return self._refs[memo]
         path = resolver.resolve(key)
-        self.stats.images += 1
+        seen = (key, str(path))
+        if seen not in self._seen:  # tasks over the same images (COCO, VQAv2, OK-VQA) count them once
+            self._seen.add(seen)
+            self.stats.images += 1
+            self.stats.missing += path is None
         if path is None:
-            self.stats.missing += 1
             if len(self.stats.missing_examples) < 5:
                 self.stats.missing_examples.append(" or ".join(str(c) for c in resolver.candidates(key)))
             url = None

@@ -2,7 +2,8 @@
 
 It is the harness end to end with nothing to download: toy data generated on first use, the shipped
 toy Flamingo loaded through its preset, RICES over the toy's own ViT (``local-dir:``, no pretrained
-tag), then the leaderboard CSV, markdown and plot. ``--num-samples`` shrinks it for CI.
+tag), then the leaderboard CSV, markdown and plot, and the report (``flamingo-eval report``) to open in a
+browser. ``--num-samples`` shrinks it for CI, which skips the report (``report=False``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def runnable(tasks: Sequence[str]) -> list[str]:
 def run_demo(output_dir: str | Path = "results/runs/demo", data_root: str | Path | None = None, *,
              tasks: Sequence[str] = TASKS, shots: Sequence[int] = SHOTS, num_samples: int | None = None,
              seed: int = 0, batch_size: int = 16, progress: bool = True, model: ModelAdapter | None = None,
-             ) -> list[dict]:
-    """Evaluate of-toy (random, then RICES demonstrations) and write the leaderboard beside the results.
+             report: bool = True) -> list[dict]:
+    """Evaluate of-toy (random, then RICES demonstrations), write the leaderboard beside the results and the
+    report in ``<output_dir>/report``.
 
     ``model`` replaces the loaded of-toy (e.g. the same network with random weights, for comparison).
     """
@@ -60,4 +62,10 @@ def run_demo(output_dir: str | Path = "results/runs/demo", data_root: str | Path
     print(to_markdown(rows), end="")
     print(f"{len(results)} results in {time.time() - started:.0f}s; toy data {root}; "
           f"leaderboard {out / 'leaderboard.csv'}, plot {out / 'shots.png'}", flush=True)
+    if report:
+        from flamingo_eval.report import build_report
+
+        summary = build_report([str(out / MODEL)], out / "report", progress=progress)
+        print(f"report: {summary.items} items, {summary.images.images} images, {summary.bytes / 1e6:.1f} MB; "
+              f"open {summary.index_html.resolve().as_uri()}", flush=True)
     return results

@@ -359,9 +359,11 @@
     return img;
   }
 
-  function scoreClass(score) {
+  // Red: no credit; amber: VQA accuracy short of 100 (not every annotator agrees); green: the rest.
+  function scoreClass(score, metric) {
     if (score === null || score === undefined) return "";
     if (score <= 0) return "wrong";
+    if (metric === "vqa_accuracy" && score < 100 - 1e-9) return "partial";
     return "right";
   }
 
@@ -381,7 +383,7 @@
     return showValue(refs);
   }
 
-  function card(chunk, item, promptName, promptIndex) {
+  function card(cell, chunk, item, promptName, promptIndex) {
     const demos = item.d.map((k, j) => {
       const d = chunk.demos[k];
       const sim = item.sim ? item.sim[j] : null;
@@ -394,7 +396,7 @@
     });
     const query = el("figure", { class: "query" }, thumb(item.img, item.key, "query"),
       el("figcaption", null, el("span", { class: "query-text", text: item.q })));
-    const cls = scoreClass(item.score);
+    const cls = scoreClass(item.score, cell.metric);
     const pre = el("pre", { class: "prompt", hidden: true });
     const button = el("button", { type: "button", class: "show-prompt", text: "Show prompt" });
     button.addEventListener("click", () => {
@@ -543,7 +545,7 @@
     main.append(list);
     const entries = await itemsAt(trial, shown);
     if (token !== routeToken) return;
-    entries.forEach((e) => list.append(card(e.chunk, e.item, e.prompt, e.index)));
+    entries.forEach((e) => list.append(card(cell, e.chunk, e.item, e.prompt, e.index)));
     if (shown.length > 5) main.append(nav());
   }
 
@@ -649,9 +651,9 @@
       list.append(el("div", { class: "pair", dataset: { id: sa.ids[s.i] } },
         el("div", { class: "delta", text: `${sa.ids[s.i]}: B − A = ${s.d > 0 ? "+" : ""}${fmt(s.d)}` }),
         el("div", { class: "side a" }, el("div", { class: "hint", text: "A · " + cellTitle(A) + ` · seed ${trA.seed}` }),
-          card(ea[k].chunk, ea[k].item, ea[k].prompt, ea[k].index)),
+          card(A, ea[k].chunk, ea[k].item, ea[k].prompt, ea[k].index)),
         el("div", { class: "side b" }, el("div", { class: "hint", text: "B · " + cellTitle(B) + ` · seed ${trB.seed}` }),
-          card(eb[k].chunk, eb[k].item, eb[k].prompt, eb[k].index))));
+          card(B, eb[k].chunk, eb[k].item, eb[k].prompt, eb[k].index))));
     });
     if (shown.length > 3) main.append(nav());
   }
