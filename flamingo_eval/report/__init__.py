@@ -74,6 +74,7 @@ def _write_cell(cell: Cell, scratch: Path, thumbs: Thumbnails, resolver: ImageRe
     from tqdm import tqdm
 
     order = {s: i for i, s in enumerate(cell.seeds())}
+    shared = cell.row["selection"] == "random"  # a fixed query set per seed: few distinct demonstrations
     writers: dict[int, TrialWriter] = {}
     total = sum(int(t.get("n", 0)) + int(t.get("skipped", 0)) for t in cell.result.get("trials", []))
     bar = tqdm(total=total or None, desc=f"report {cell.id}", unit="item", file=sys.stderr, disable=not progress,
@@ -81,7 +82,8 @@ def _write_cell(cell: Cell, scratch: Path, thumbs: Thumbnails, resolver: ImageRe
     for item in iter_items(cell, data_root, stats):
         if item.seed not in writers:
             index = order.setdefault(item.seed, len(order))
-            writers[item.seed] = TrialWriter(scratch, f"{cell.id}/t{index}", thumbs, resolver, chunk_items)
+            writers[item.seed] = TrialWriter(scratch, f"{cell.id}/t{index}", thumbs, resolver, chunk_items,
+                                             shared_demos=shared)
         writers[item.seed].add(item)
         bar.update(1)
     bar.close()

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+WAITED = {"Page.loadEventFired"}  # the events wait_event can wait for; others are not kept
 CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
@@ -50,6 +51,7 @@ class Chromium:
             raise BrowserError("no Chromium found (apt-get install chromium, or set $CHROMIUM)")
         self.width, self.height, self.timeout = width, height, timeout
         self.errors: list[str] = []  # uncaught exceptions and console errors of the page
+        self.requests: list[str] = []  # URLs the page asked for since the last open()
         self._next_id = 0
         self._buffer = b""
         self._events: list[dict] = []
@@ -84,7 +86,7 @@ class Chromium:
         try:
             target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
             self._session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-            for method in ("Page.enable", "Runtime.enable"):
+            for method in ("Page.enable", "Runtime.enable", "Network.enable"):
                 self.send(method, session=True)
             self.send("Emulation.setDeviceMetricsOverride", {"width": self.width, "height": self.height,
                                                              "deviceScaleFactor": 1, "mobile": False}, session=True)
@@ -135,6 +137,8 @@ class Chromium:
             self.errors.append(details.get("exception", {}).get("description") or details.get("text", ""))
         elif message.get("method") == "Runtime.consoleAPICalled" and message["params"].get("type") == "error":
             self.errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in message["params"]["args"]))
+        elif message.get("method") == "Network.requestWillBeSent":
+            self.requests.append(message["params"]["request"]["url"])
         return message
 
     def send(self, method: str, params: dict | None = None, session: bool = False,
@@ -152,7 +156,7 @@ class Chromium:
                 if "error" in reply:
                     raise BrowserError(f"{method}: {reply['error'].get('message')}")
                 return reply.get("result", {})
-            if "method" in reply:
+            if reply.get("method") in WAITED:
                 self._events.append(reply)
 
     def wait_event(self, method: str, timeout: float | None = None) -> dict:
@@ -162,7 +166,7 @@ class Chromium:
                 if event["method"] == method:
                     return self._events.pop(i)
             reply = self._read(deadline)
-            if "method" in reply:
+            if reply.get("method") in WAITED:
                 self._events.append(reply)
 
     # -- the page ---------------------------------------------------------------------------------------
@@ -171,6 +175,7 @@ class Chromium:
         """Navigate and wait for the load event; returns the seconds it took. A change of the fragment alone
         navigates within the document: there is no load to wait for."""
         self._events = [e for e in self._events if e["method"] != "Page.loadEventFired"]
+        self.requests = []
         started = time.monotonic()
         reply = self.send("Page.navigate", {"url": url}, session=True)
         if reply.get("errorText"):

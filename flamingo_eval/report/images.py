@@ -76,31 +76,47 @@ def make_thumbnail(src: Path, dst: Path) -> None:
     """A JPEG of at most THUMB_PX on its longest side; written atomically."""
     from PIL import Image
 
-    with Image.open(src) as im:
-        im.draft("RGB", (THUMB_PX, THUMB_PX))  # JPEG decodes at a reduced scale: much faster for big photos
-        im = im.convert("RGB")
-        im.thumbnail((THUMB_PX, THUMB_PX))
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-        im.save(tmp, "JPEG", quality=THUMB_QUALITY)
-    os.replace(tmp, dst)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        with Image.open(src) as im:
+            im.draft("RGB", (THUMB_PX, THUMB_PX))  # JPEG decodes at a reduced scale: much faster for big photos
+            im = im.convert("RGB")
+            im.thumbnail((THUMB_PX, THUMB_PX))
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            im.save(tmp, "JPEG", quality=THUMB_QUALITY)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def default_url(key: str) -> str | None:
+    """Where a key's thumbnail lies in the report, derivable by the page (so data files need not say it):
+    ``thumbs/<key>`` (``.jpg`` added unless it ends so). None for keys that cannot be a relative path."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
+        return None
+    return f"{THUMBS_DIR}/{key if key.lower().endswith('.jpg') else key + '.jpg'}"
 
 
 class Thumbnails:
-    """Hands out the URL a page uses for an image key, and makes the thumbnails behind those URLs."""
+    """Hands out the URL a page uses for an image key, and makes the thumbnails behind those URLs.
+
+    A thumbnail lies at ``default_url(key)``; a second file under a key already taken in this report (two toy
+    data sets, say) and keys that are not plain relative paths get ``thumbs/_/<hash>.jpg`` instead.
+    """
 
     def __init__(self, out_dir: Path, link: bool = False, cache: Path | None = None):
         self.out_dir = out_dir
         self.link = link
         self.cache = cache or cache_dir("thumbnails", f"{THUMB_PX}px")
         self.stats = ImageStats(linked=link)
-        self._refs: dict[tuple[int, str], str | None] = {}
-        self._todo: dict[str, Path] = {}  # thumbnail name -> source
+        self._refs: dict[tuple[ImageResolver, str], str | None] = {}
+        self._todo: dict[str, tuple[str, Path]] = {}  # url in the report -> (cache name, source)
         self._seen: set[tuple[str, str]] = set()
 
     def ref(self, key: str, resolver: ImageResolver) -> str | None:
         """The page-relative URL (or file URL, when linking) of the image; None when its file is missing."""
-        memo = (id(resolver), key)
+        memo = (resolver, key)  # the resolver itself: it stays alive, so its identity is never reused
         if memo in self._refs:
             return self._refs[memo]
         path = resolver.resolve(key)
@@ -117,41 +133,48 @@ class Thumbnails:
             url = path.resolve().as_uri()
         else:
             name = thumbnail_name(key, path)
-            self._todo[name] = path
-            url = f"{THUMBS_DIR}/{name[:2]}/{name}.jpg"
+            url = default_url(key)
+            if url is None or (url in self._todo and self._todo[url][0] != name):
+                url = f"{THUMBS_DIR}/_/{name}.jpg"
+            self._todo[url] = (name, path)
         self._refs[memo] = url
         return url
 
     def make(self, progress: bool = True, workers: int | None = None) -> ImageStats:
-        """Make every thumbnail handed out that the report folder lacks (from the cache when it has it)."""
+        """Make every thumbnail handed out (from the cache when it has it), link it into the report, and remove
+        thumbnails of an earlier report that this one no longer shows."""
         from tqdm import tqdm
 
         todo = sorted(self._todo.items())
         bar = tqdm(total=len(todo), desc="thumbnails", unit="img", file=sys.stderr, disable=not progress,
                    dynamic_ncols=True, mininterval=1.0)
 
-        def one(job: tuple[str, Path]) -> tuple[str, str, Path]:
-            name, src = job
-            dst = self.out_dir / THUMBS_DIR / name[:2] / f"{name}.jpg"
-            if dst.is_file():
-                return "reused", name, src
+        def one(job: tuple[str, tuple[str, Path]]) -> tuple[str, Path]:
+            url, (name, src) = job
+            dst = self.out_dir / url
             cached = self.cache / name[:2] / f"{name}.jpg"
             status = "reused"
             if not cached.is_file():
                 try:
                     make_thumbnail(src, cached)
                 except (OSError, ValueError, SyntaxError):  # PIL's decode errors are OSError subclasses
-                    return "failed", name, src
+                    dst.unlink(missing_ok=True)
+                    return "failed", src
                 status = "made"
+            elif dst.is_file() and os.path.samefile(dst, cached):
+                return status, src
             dst.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dst.with_name(f".{dst.name}.tmp")
+            tmp.unlink(missing_ok=True)
             try:
-                os.link(cached, dst)
+                os.link(cached, tmp)
             except OSError:
-                shutil.copyfile(cached, dst)
-            return status, name, src
+                shutil.copyfile(cached, tmp)
+            os.replace(tmp, dst)
+            return status, src
 
         with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-            for status, _, src in pool.map(one, todo):
+            for status, src in pool.map(one, todo):
                 if status == "made":
                     self.stats.made += 1
                 elif status == "reused":
@@ -162,4 +185,17 @@ class Thumbnails:
                         self.stats.failed_examples.append(str(src))
                 bar.update(1)
         bar.close()
+        self._prune()
         return self.stats
+
+    def _prune(self) -> None:
+        root = self.out_dir / THUMBS_DIR
+        if not root.is_dir():
+            return
+        keep = {str(self.out_dir / url) for url in self._todo}
+        for folder, _, names in os.walk(root, topdown=False):
+            for n in names:
+                if os.path.join(folder, n) not in keep:
+                    os.unlink(os.path.join(folder, n))
+            if folder != str(root) and not os.listdir(folder):
+                os.rmdir(folder)

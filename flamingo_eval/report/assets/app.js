@@ -339,18 +339,40 @@
       el("h2", { text: "Score against shots" }),
       el("p", { class: "hint", text: "One line per model and selection (mean ± std over trials); dashed: published." }),
       el("div", { class: "charts" }, tasks.map((t) => chart(t, INDEX.rows.filter((r) => r.task === t)))),
-      INDEX.plot ? el("details", { class: "png" }, el("summary", { text: "The same as a PNG (leaderboard --plot)" }),
-        el("img", { src: INDEX.plot, alt: "score against shots per task" })) : null));
+      INDEX.plot ? pngDetails() : null));
+  }
+
+  // The leaderboard's PNG, read only when opened: the first view loads nothing it does not show.
+  function pngDetails() {
+    const details = el("details", { class: "png" }, el("summary", { text: "The same as a PNG (leaderboard --plot)" }));
+    details.addEventListener("toggle", () => {
+      if (details.open && !details.querySelector("img")) {
+        details.append(el("img", { src: INDEX.plot, alt: "score against shots per task" }));
+      }
+    });
+    return details;
   }
 
   // ---- one item ------------------------------------------------------------------------------------------
 
-  function thumb(url, key, what) {
+  // Where a key's thumbnail lies (flamingo_eval/report/images.py: default_url); entries say "img" otherwise.
+  function imageUrl(entry, key) {
+    if ("img" in entry) return entry.img;
+    const path = /\.jpg$/i.test(key) ? key : key + ".jpg";
+    return "thumbs/" + path.split("/").map(encodeURIComponent).join("/");
+  }
+
+  function thumb(entry, key, what) {
+    if (entry.unknown) {
+      return el("div", { class: "thumb placeholder", title: "the samples file does not record this prompt's images",
+        text: "not recorded" });
+    }
     if (key === null || key === undefined) {
       return el("div", { class: "thumb placeholder text-only", title: "0 shots: the demonstrations are text only",
         text: "text only" });
     }
-    if (url === null || url === undefined) {
+    const url = imageUrl(entry, key);
+    if (url === null) {
       return el("div", { class: "thumb placeholder missing", title: `image not found: ${key}`, text: "image missing" });
     }
     const img = el("img", { class: "thumb", src: url, alt: `${what} ${key}`, title: key });
@@ -383,18 +405,33 @@
     return showValue(refs);
   }
 
-  function card(cell, chunk, item, promptName, promptIndex) {
-    const demos = item.d.map((k, j) => {
-      const d = chunk.demos[k];
+  // A demonstration number: >= 0 in the trial's table (demos.js), -1 - i for entry i of the chunk's.
+  function demoOf(entry, ref) {
+    return ref >= 0 ? entry.shared.demos[ref] : entry.chunk.demos[-1 - ref];
+  }
+
+  function promptText(entry, p) {
+    const raw = p.prompts[entry.index];
+    if (typeof raw === "string") return raw;
+    const texts = entry.item.d.map((ref) => demoOf(entry, ref).text).concat([entry.item.q]);
+    let out = p.glue[raw[0]];
+    texts.forEach((t, i) => { out += t + p.glue[raw[i + 1]]; });
+    return out;
+  }
+
+  function card(cell, entry) {
+    const item = entry.item;
+    const demos = item.d.map((ref, j) => {
+      const d = demoOf(entry, ref);
       const sim = item.sim ? item.sim[j] : null;
       return el("figure", { class: "demo", dataset: { demoId: d.id } },
-        thumb(d.img, d.key, "demonstration"),
+        thumb(d, d.key, "demonstration"),
         el("figcaption", null,
           el("span", { class: "demo-text", text: d.text }),
           sim !== null && sim !== undefined ? el("span", { class: "sim", text: `similarity ${fmt(sim, 3)}` }) : null,
           el("span", { class: "demo-id", text: `#${d.id}` })));
     });
-    const query = el("figure", { class: "query" }, thumb(item.img, item.key, "query"),
+    const query = el("figure", { class: "query" }, thumb(item, item.key, "query"),
       el("figcaption", null, el("span", { class: "query-text", text: item.q })));
     const cls = scoreClass(item.score, cell.metric);
     const pre = el("pre", { class: "prompt", hidden: true });
@@ -405,8 +442,8 @@
         button.textContent = "Show prompt";
         return;
       }
-      load(promptName).then((p) => {
-        pre.textContent = p.prompts[promptIndex];
+      load(entry.prompt).then((p) => {
+        pre.textContent = promptText(entry, p);
         pre.hidden = false;
         button.textContent = "Hide prompt";
       }, (err) => {
@@ -436,12 +473,12 @@
   async function itemsAt(trial, positions) {
     const chunk = INDEX.chunk;
     const names = [...new Set(positions.map((p) => `${trial.dir}/i${Math.floor(p / chunk)}.js`))];
-    const loaded = await Promise.all(names.map(load));
+    const [shared, ...loaded] = await Promise.all([trial.demos ? load(trial.demos) : null, ...names.map(load)]);
     const byName = Object.fromEntries(names.map((n, i) => [n, loaded[i]]));
     return positions.map((p) => {
       const k = Math.floor(p / chunk);
       const c = byName[`${trial.dir}/i${k}.js`];
-      return { chunk: c, item: c.items[p % chunk], prompt: `${trial.dir}/p${k}.js`, index: p % chunk };
+      return { shared, chunk: c, item: c.items[p % chunk], prompt: `${trial.dir}/p${k}.js`, index: p % chunk };
     });
   }
 
@@ -545,7 +582,7 @@
     main.append(list);
     const entries = await itemsAt(trial, shown);
     if (token !== routeToken) return;
-    entries.forEach((e) => list.append(card(cell, e.chunk, e.item, e.prompt, e.index)));
+    entries.forEach((e) => list.append(card(cell, e)));
     if (shown.length > 5) main.append(nav());
   }
 
@@ -651,9 +688,9 @@
       list.append(el("div", { class: "pair", dataset: { id: sa.ids[s.i] } },
         el("div", { class: "delta", text: `${sa.ids[s.i]}: B − A = ${s.d > 0 ? "+" : ""}${fmt(s.d)}` }),
         el("div", { class: "side a" }, el("div", { class: "hint", text: "A · " + cellTitle(A) + ` · seed ${trA.seed}` }),
-          card(A, ea[k].chunk, ea[k].item, ea[k].prompt, ea[k].index)),
+          card(A, ea[k])),
         el("div", { class: "side b" }, el("div", { class: "hint", text: "B · " + cellTitle(B) + ` · seed ${trB.seed}` }),
-          card(B, eb[k].chunk, eb[k].item, eb[k].prompt, eb[k].index))));
+          card(B, eb[k]))));
     });
     if (shown.length > 3) main.append(nav());
   }
