@@ -8,6 +8,8 @@ report is made by the command the issue names: ``flamingo-eval report <run>/of-t
 Without Chromium the module is skipped, except under CI=true, where that is a failure.
 """
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -40,9 +42,12 @@ def demo(tmp_path_factory):
     from flamingo_eval.toy.demo import run_demo
 
     base = tmp_path_factory.mktemp("report-demo")
-    with pytest.MonkeyPatch.context() as mp:
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
         mp.setenv("FLAMINGO_EVAL_CACHE", str(base / "cache"))
-        run_demo(base / "runs", base / "toy-data", tasks=("vqav2",), num_samples=ITEMS, progress=False, report=False)
+        run_demo(base / "runs", base / "toy-data", tasks=("vqav2",), num_samples=ITEMS, progress=False)
+        # the demo ends with its report and the path to open
+        assert printed.getvalue().splitlines()[-1].endswith(f"open {(base / 'runs/report/index.html').resolve().as_uri()}")
         published = base / "published"  # a result of a model with published numbers, without samples
         write_result(published, "of-9b", "coco", 4, [88.0, 90.0])
         assert main(["report", str(base / "runs" / "of-toy"), str(published), "--out", str(base / "report"),
@@ -66,9 +71,10 @@ def result(demo, stem):
     return json.loads((demo / "runs" / "of-toy" / f"{stem}.json").read_text())
 
 
-def show(browser, demo, hash_=""):
-    """Open the report at a view and wait until it has drawn everything it loads."""
-    url = (demo / "report" / "index.html").resolve().as_uri() + hash_
+def show(browser, demo, hash_="", report=None):
+    """Open the report at a view and wait until it has drawn everything it loads (a change of the hash alone
+    redraws the page it is on: the marker tells the new drawing from the old)."""
+    url = ((report or demo / "report") / "index.html").resolve().as_uri() + hash_
     browser.evaluate("document.querySelector('#main') && (document.querySelector('#main').dataset.ready = 'stale')")
     browser.open(url)
     browser.wait_for("document.querySelector('#main').dataset.ready === '1'")
@@ -240,12 +246,10 @@ def test_missing_images_show_placeholders_and_are_counted(browser, demo, tmp_pat
         r["data_paths"] = {k: str(tmp_path / "gone" / k) for k in r["data_paths"]}
         path.write_text(json.dumps(r))
     assert main(["report", str(runs / "vqav2_4shot_rices.json"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
-    browser.open((tmp_path / "r" / "index.html").resolve().as_uri())
-    browser.wait_for("document.querySelector('#main').dataset.ready === '1'")
+    show(browser, demo, report=tmp_path / "r")
     notes = browser.evaluate("document.querySelector('ul.notes').textContent")
     assert "images not found" in notes and "--data-root" in notes
-    browser.open((tmp_path / "r" / "index.html").resolve().as_uri() + "#/cell/of-toy__vqav2_4shot_rices?size=10")
-    browser.wait_for("document.querySelector('#main').dataset.ready === '1'")
+    show(browser, demo, "#/cell/of-toy__vqav2_4shot_rices?size=10", report=tmp_path / "r")
     [card, *_] = cards(browser)
     assert all(d["placeholder"] == "image missing" and d["img"] is None for d in card["demos"])
     # --data-root where the images now are brings them back
@@ -253,8 +257,7 @@ def test_missing_images_show_placeholders_and_are_counted(browser, demo, tmp_pat
     assert main(["report", str(runs / "vqav2_4shot_rices.json"), "--out", str(tmp_path / "r"), "--data-root",
                  str(data), "--quiet"]) == 0
     browser.open("about:blank")  # the same URL again would only move within the old document
-    browser.open((tmp_path / "r" / "index.html").resolve().as_uri() + "#/cell/of-toy__vqav2_4shot_rices?size=10")
-    browser.wait_for("document.querySelector('#main').dataset.ready === '1'")
+    show(browser, demo, "#/cell/of-toy__vqav2_4shot_rices?size=10", report=tmp_path / "r")
     assert all(d["img"]["w"] > 0 for d in cards(browser)[0]["demos"])
 
 

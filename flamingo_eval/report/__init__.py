@@ -95,9 +95,22 @@ def _write_cell(cell: Cell, scratch: Path, thumbs: Thumbnails, resolver: ImageRe
     return trials
 
 
+def _options(task: str) -> list[str] | None:
+    """A classification task's options (HatefulMemes: no, yes), so the page can name what was ranked."""
+    from flamingo_eval.task import load_task
+
+    try:
+        options = load_task(task).options
+    except UserError:
+        return None
+    return list(options) if options else None
+
+
 def _cell_entry(cell: Cell, trials: list[dict[str, Any]]) -> dict[str, Any]:
+    kind = cell.result.get("task", {}).get("kind")
     return {"model": cell.row["model"], "task": cell.task, "shots": cell.shots, "selection": cell.row["selection"],
-            "metric": cell.row["metric"], "kind": cell.result.get("task", {}).get("kind"),
+            "metric": cell.row["metric"], "kind": kind,
+            "options": _options(cell.task) if kind == "classification" else None,
             "mean": cell.row["mean"], "std": cell.row["std"], "n": cell.row["n"], "trials": trials,
             "samples": str(cell.samples_path) if cell.samples_path else None,
             "selection_info": cell.result.get("selection", {})}

@@ -396,7 +396,22 @@
     return JSON.stringify(v);
   }
 
-  function references(refs) {
+  // A ranked task (HatefulMemes) logs each option's summed log-probability, answers P(last option), and is
+  // scored against the label's index: shown by the options' names.
+  function showOutput(cell, v) {
+    if (cell.options && v && Array.isArray(v.logprobs)) {
+      return v.logprobs.map((lp, i) => `${cell.options[i] ?? i} ${fmt(lp, 3)}`).join(" · ") + " (log-probabilities)";
+    }
+    return showValue(v);
+  }
+
+  function showAnswer(cell, v) {
+    if (cell.options && typeof v === "number") return `P(${cell.options[cell.options.length - 1]}) = ${fmt(v, 4)}`;
+    return showValue(v);
+  }
+
+  function references(refs, cell) {
+    if (cell && cell.options && typeof refs === "number") return `${cell.options[refs] ?? refs} (label ${refs})`;
     if (Array.isArray(refs)) {
       const counts = new Map();
       refs.forEach((r) => counts.set(r, (counts.get(r) || 0) + 1));
@@ -460,9 +475,9 @@
         el("div", { class: "prompt-row" }, demos, query),
         el("div", { class: "result" },
           el("dl", { class: "outcome" },
-            el("dt", { text: "Output" }), el("dd", { class: "output", text: showValue(item.out) }),
-            el("dt", { text: "Answer" }), el("dd", { class: "answer", text: showValue(item.ans) }),
-            el("dt", { text: "References" }), el("dd", { class: "refs" }, references(item.refs)),
+            el("dt", { text: "Output" }), el("dd", { class: "output", text: showOutput(cell, item.out) }),
+            el("dt", { text: "Answer" }), el("dd", { class: "answer", text: showAnswer(cell, item.ans) }),
+            el("dt", { text: "References" }), el("dd", { class: "refs" }, references(item.refs, cell)),
             el("dt", { text: "Score" }),
             el("dd", { class: "score", text: item.skip ? `skipped: ${item.skip}` : fmt(item.score) })),
           button)),
