@@ -4,7 +4,8 @@ disk, and the time to first view in headless Chromium (which must not load any s
 Default: 5,000 items x 32 shots x 3 trials (random demonstrations, one cell), 3,000 distinct 320x240 JPEGs.
 Budget: first view under 1 s; a cell's first page of cards under 2 s.
 
-    python bench/report.py [--items 5000] [--shots 32] [--trials 3] [--images 3000] [--keep DIR]
+    python bench/report.py [--items 5000] [--shots 32] [--trials 3] [--images 3000] [--selection random|rices]
+                           [--keep DIR]
 
 ``--items 214354 --trials 1`` is a full VQAv2 val trial (the first view is the same; writing takes minutes).
 """
@@ -32,6 +33,7 @@ FIRST_VIEW_BUDGET_MS = 1000.0
 CELL_BUDGET_MS = 2000.0
 QUESTIONS_PER_IMAGE = 5.3  # VQAv2 val: 214,354 questions over 40,504 images
 QUERY_SET = 2048  # random demonstrations come from this many pool questions per seed
+POOL_QUESTIONS = 443_757  # VQAv2 train: what RICES retrieves from
 COLOURS = ["red", "blue", "green", "white", "black", "yellow", "brown", "gray", "orange", "pink"]
 OBJECTS = ["bus", "cat", "dog", "man", "woman", "car", "plate", "shirt", "sky", "umbrella", "train", "kite"]
 
@@ -64,10 +66,13 @@ def write_images(root: Path, keys: list[str], seed: int = 0) -> None:
 
 
 def synthetic_run(out: Path, data_root: Path, items: int, shots: int, trials: int, images: int,
-                  model: str = "bench-model", seed: int = 0, make_images: bool = True) -> Path:
-    """A VQAv2-shaped run in the real format: <out>/<model>/vqav2_<shots>shot_random.{json,samples.jsonl}.
+                  model: str = "bench-model", seed: int = 0, make_images: bool = True, selection: str = "random",
+                  ) -> Path:
+    """A VQAv2-shaped run in the real format: <out>/<model>/vqav2_<shots>shot_<selection>.{json,samples.jsonl}.
 
     ``images`` distinct files: a third for the evaluated questions (about 5.3 per image), the rest for the pool.
+    Random: each item's demonstrations drawn from a 2,048-question query set per seed. RICES: from the whole pool
+    (443,757 questions, VQAv2 train's), the same for the questions of one image, with similarities; one trial.
     """
     rng = random.Random(seed)
     n_query_images = max(1, min(images // 3, int(items / QUESTIONS_PER_IMAGE) or 1))
@@ -76,7 +81,9 @@ def synthetic_run(out: Path, data_root: Path, items: int, shots: int, trials: in
     pool_keys = [f"coco/train2014/COCO_train2014_{i:012d}.jpg" for i in range(n_pool_images)]
     if make_images:
         write_images(data_root, query_keys + pool_keys, seed)
-    pool_size = max(QUERY_SET, shots) * 4
+    rices = selection == "rices"
+    trials = 1 if rices else trials
+    pool_size = POOL_QUESTIONS if rices else max(QUERY_SET, shots) * 4
     pool = []
     for i in range(pool_size):
         q, a = _question(rng)
@@ -86,24 +93,32 @@ def synthetic_run(out: Path, data_root: Path, items: int, shots: int, trials: in
         q, a = _question(rng)
         refs = [a] * rng.randrange(5, 11) + [rng.choice(COLOURS)] * 0
         refs += [rng.choice(COLOURS) for _ in range(10 - len(refs))]
-        queries.append((f"{i * 1000 + 3}", query_keys[i % n_query_images], f"Question:{q} Short answer:", refs))
+        # VQAv2's questions come grouped by image (question id = image id * 1000 + k), and so do the samples
+        queries.append((f"{i * 1000 + 3}", query_keys[i * n_query_images // items], f"Question:{q} Short answer:",
+                        refs))
     run = out / model
     run.mkdir(parents=True, exist_ok=True)
-    stem = f"vqav2_{shots}shot_random"
+    stem = f"vqav2_{shots}shot_{selection}"
     per_trial = []
     with open(run / f"{stem}.samples.jsonl", "w") as f:
         for t in range(trials):
             trial_rng = random.Random(f"{seed}-{t}")
-            query_set = trial_rng.sample(range(pool_size), QUERY_SET)
+            query_set = None if rices else trial_rng.sample(range(pool_size), QUERY_SET)
             total = 0.0
-            for qid, key, text, refs in queries:
-                demos = [pool[j] for j in trial_rng.sample(query_set, shots)]
+            for n, (qid, key, text, refs) in enumerate(queries):
+                if rices:  # the neighbours of the query's image
+                    image_rng = random.Random(f"{seed}-{n * n_query_images // items}")
+                    demos = [pool[j] for j in image_rng.sample(range(pool_size), shots)]
+                    sims = sorted(round(image_rng.uniform(0.6, 0.95), 6) for _ in demos)
+                else:
+                    demos = [pool[j] for j in trial_rng.sample(query_set, shots)]
+                    sims = None
                 answer = trial_rng.choice(refs) if trial_rng.random() < 0.6 else trial_rng.choice(COLOURS)
                 score = round(100.0 * min(1.0, refs.count(answer) / 3), 4)
                 total += score
                 chunks = [{"image": d[1], "text": d[2]} for d in demos] + [{"image": key, "text": text}]
                 prompt = "".join(f"<image>{c['text']}<|endofchunk|>\n" for c in chunks[:-1]) + f"<image>{text}"
-                f.write(json.dumps({"seed": 42 + t, "id": qid, "demos": [d[0] for d in demos], "similarities": None,
+                f.write(json.dumps({"seed": 42 + t, "id": qid, "demos": [d[0] for d in demos], "similarities": sims,
                                     "chunks": chunks, "prompt": prompt, "output": answer, "answer": answer,
                                     "references": refs, "score": score}) + "\n")
             per_trial.append({"seed": 42 + t, "score": total / items, "n": items, "skipped": 0})
@@ -111,7 +126,7 @@ def synthetic_run(out: Path, data_root: Path, items: int, shots: int, trials: in
     mean = sum(scores) / len(scores)
     result = {"schema": SCHEMA, "model": {"name": model}, "shots": shots,
               "task": {"name": "vqav2", "metric": "vqa_accuracy", "kind": "vqa"},
-              "selection": {"selection": "random"}, "seeds": [t["seed"] for t in per_trial], "trials": per_trial,
+              "selection": {"selection": selection}, "seeds": [t["seed"] for t in per_trial], "trials": per_trial,
               "mean": mean, "std": statistics.pstdev(scores), "n": items, "created": "2026-01-01T00:00:00+00:00",
               "samples_file": f"{stem}.samples.jsonl",
               "data_paths": {"coco/train2014": str(data_root / "coco/train2014"),
@@ -165,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shots", type=int, default=32)
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--images", type=int, default=3000)
+    ap.add_argument("--selection", choices=["random", "rices"], default="random")
     ap.add_argument("--keep", type=Path, help="write the run and report here and keep them")
     args = ap.parse_args(argv)
 
@@ -173,10 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["FLAMINGO_EVAL_CACHE"] = str(cache)  # thumbnails made afresh, not from the user's cache
     try:
         t0 = time.perf_counter()
-        run = synthetic_run(work / "runs", work / "data", args.items, args.shots, args.trials, args.images)
+        run = synthetic_run(work / "runs", work / "data", args.items, args.shots, args.trials, args.images,
+                            selection=args.selection)
         made = time.perf_counter() - t0
         samples = sum(p.stat().st_size for p in run.glob("*.samples.jsonl"))
-        print(f"report bench: {args.items:,} items x {args.shots} shots x {args.trials} trials, "
+        trials = 1 if args.selection == "rices" else args.trials
+        print(f"report bench: {args.items:,} items x {args.shots} shots x {trials} trials ({args.selection}), "
               f"{args.images:,} images; samples.jsonl {samples / 1e6:.1f} MB (made in {made:.1f} s)")
         shutil.rmtree(work / "report", ignore_errors=True)
         t0 = time.perf_counter()

@@ -229,9 +229,10 @@ def test_the_comparison_view_lists_the_items_whose_scores_differ(browser, demo):
     assert status.startswith(f"{len(differ)} item") and f"of {len(a)} in both" in status
 
 
-def test_the_rendered_prompt_opens_on_demand(browser, demo):
-    line = samples(demo, "vqav2_4shot_random")[5]
-    show(browser, demo, f"#/cell/of-toy__vqav2_4shot_random?q={line['id']}")
+@pytest.mark.parametrize("stem", ["vqav2_4shot_random", "vqav2_4shot_rices", "vqav2_0shot_random"])
+def test_the_rendered_prompt_opens_on_demand(browser, demo, stem):
+    line = samples(demo, stem)[5]
+    show(browser, demo, f"#/cell/of-toy__{stem}?q={line['id']}")
     assert browser.evaluate("document.querySelector('pre.prompt').hidden")
     browser.evaluate("document.querySelector('button.show-prompt').click()")
     browser.wait_for("!document.querySelector('pre.prompt').hidden")
