@@ -50,6 +50,7 @@ def demo(tmp_path_factory):
         assert printed.getvalue().splitlines()[-1].endswith(f"open {(base / 'runs/report/index.html').resolve().as_uri()}")
         published = base / "published"  # a result of a model with published numbers, without samples
         write_result(published, "of-9b", "coco", 4, [88.0, 90.0])
+        write_result(published, "of-9b", "coco", 8, [95.0])  # also quoted by the Idefics2 paper
         assert main(["report", str(base / "runs" / "of-toy"), str(published), "--out", str(base / "report"),
                      "--quiet"]) == 0
     return base
@@ -124,11 +125,15 @@ def test_the_leaderboard_lists_each_run_beside_the_published_numbers_and_sorts(b
             r = result(demo, f"vqav2_{shots}shot_{selection}")
             expected[("of-toy", "vqav2", str(shots), selection)] = (r["mean"], str(r["n"]))
     got = {tuple(row[col[k]] for k in ("model", "task", "shots", "selection")): row for row in rows}
-    assert set(got) == {*expected, ("of-9b", "coco", "4", "random")}
+    assert set(got) == {*expected, ("of-9b", "coco", "4", "random"), ("of-9b", "coco", "8", "random")}
     for key, (mean, n) in expected.items():
         assert shown(got[key][col["mean ± std"]], mean) and got[key][col["n"]] == n
     assert got[("of-9b", "coco", "4", "random")][col["mean ± std"]] == "89.00 ± 1.00"
-    of9b = next(row for row in rows if row[0] == "of-9b")
+    # published figures from results/reference/, as the leaderboard reads them (first source, then the others)
+    eight = got[("of-9b", "coco", "8", "random")]
+    assert (eight[col["published"]], eight[col["other sources"]]) == ("96.3 ± 0.1", "96.3 (idefics2-paper)")
+    assert got[("of-9b", "coco", "4", "random")][col["other sources"]] == "—"
+    of9b = next(row for row in rows if row[0] == "of-9b" and row[col["shots"]] == "4")
     assert of9b[col["published"]] == "89.0 ± 0.3" and of9b[col["samples"]] == "no samples"
     assert all(row[col["samples"]] == "browse" for row in rows if row[0] == "of-toy")
 
@@ -148,7 +153,7 @@ def test_score_against_shots_is_a_chart_per_task_with_a_line_per_model_and_selec
         series: [...f.querySelectorAll('g.series')].map(g => [g.dataset.label, g.querySelectorAll('circle').length])}))""")
     by_task = {c["task"]: dict(c["series"]) for c in charts}
     assert by_task["vqav2"] == {"of-toy (random)": 2, "of-toy (rices)": 2}
-    assert by_task["coco"] == {"of-9b (random)": 1 + 1}  # its point and the published one
+    assert by_task["coco"] == {"of-9b (random)": 2 + 2}  # its points and the published ones
     browser.evaluate("document.querySelector('details.png').open = true")
     browser.wait_for("document.querySelector('details.png img') && document.querySelector('details.png img').complete")
     assert browser.evaluate("document.querySelector('details.png img').naturalWidth") > 400

@@ -65,7 +65,8 @@ def _row(cell: Cell) -> dict[str, Any]:
             "selection": r["selection"], "metric": r["metric"], "mean": r["mean"], "std": r["std"],
             "trials": r["trials"], "n": r["n"], "published": _num(r.get("published")),
             "published_std": _num(r.get("published_std")), "flamingo_9b": _num(r.get("flamingo_9b")),
-            "published_source": r.get("published_source", ""), "file": str(r["file"])}
+            "published_source": r.get("published_source", ""), "published_other": r.get("published_other", ""),
+            "file": str(r["file"])}
 
 
 def _write_cell(cell: Cell, scratch: Path, thumbs: Thumbnails, resolver: ImageResolver, data_root: str | None,

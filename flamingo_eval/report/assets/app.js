@@ -197,6 +197,8 @@
       cls: (r) => (r.published === null ? null : r.mean >= r.published ? "delta-pos" : "delta-neg"),
     },
     { key: "flamingo_9b", label: "Flamingo-9B", num: true, show: (r) => fmt(r.flamingo_9b, 1) },
+    // Other sources' figures for the same key (results/reference/: leaderboard's published_other), when any
+    { key: "published_other", label: "other sources", optional: true, show: (r) => r.published_other || "—" },
     { key: "cell", label: "samples", sortable: false },
   ];
 
@@ -206,6 +208,7 @@
 
   function leaderboardTable() {
     const rows = INDEX.rows.slice();
+    const columns = COLUMNS.filter((c) => !c.optional || rows.some((r) => r[c.key]));
     if (sortState.key) {
       const col = COLUMNS.find((c) => c.key === sortState.key);
       rows.sort((a, b) => {
@@ -217,7 +220,7 @@
         return c * sortState.dir;
       });
     }
-    const head = el("tr", null, COLUMNS.map((col) => {
+    const head = el("tr", null, columns.map((col) => {
       const th = el("th", {
         class: col.num ? "num" : null, scope: "col", dataset: { key: col.key },
         "aria-sort": sortState.key === col.key ? (sortState.dir > 0 ? "ascending" : "descending") : null,
@@ -232,7 +235,7 @@
       }
       return th;
     }));
-    const body = rows.map((r) => el("tr", { dataset: { cell: r.cell } }, COLUMNS.map((col) => {
+    const body = rows.map((r) => el("tr", { dataset: { cell: r.cell } }, columns.map((col) => {
       if (col.key === "cell") {
         const c = INDEX.cells[r.cell];
         return el("td", null, c && c.trials.length
