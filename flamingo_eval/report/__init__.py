@@ -69,17 +69,17 @@ def _row(cell: Cell) -> dict[str, Any]:
             "file": str(r["file"])}
 
 
-def _write_cell(cell: Cell, scratch: Path, thumbs: Thumbnails, resolver: ImageResolver, data_root: str | None,
-                stats: ReadStats, chunk_items: int, progress: bool) -> list[dict[str, Any]]:
-    """All trials of a cell; trials in the result's seed order (a seed only the samples name comes last)."""
-    from tqdm import tqdm
+def _expected_items(cell: Cell) -> int:
+    return sum(int(t.get("n", 0)) + int(t.get("skipped", 0)) for t in cell.result.get("trials", [])) \
+        if cell.samples_path else 0
 
+
+def _write_cell(cell: Cell, scratch: Path, thumbs: Thumbnails, resolver: ImageResolver, data_root: str | None,
+                stats: ReadStats, chunk_items: int, bar: Any) -> list[dict[str, Any]]:
+    """All trials of a cell; trials in the result's seed order (a seed only the samples name comes last)."""
     order = {s: i for i, s in enumerate(cell.seeds())}
     shared = cell.row["selection"] == "random"  # a fixed query set per seed: few distinct demonstrations
     writers: dict[int, TrialWriter] = {}
-    total = sum(int(t.get("n", 0)) + int(t.get("skipped", 0)) for t in cell.result.get("trials", []))
-    bar = tqdm(total=total or None, desc=f"report {cell.id}", unit="item", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True, mininterval=1.0, leave=False)
     for item in iter_items(cell, data_root, stats):
         if item.seed not in writers:
             index = order.setdefault(item.seed, len(order))
@@ -87,7 +87,6 @@ def _write_cell(cell: Cell, scratch: Path, thumbs: Thumbnails, resolver: ImageRe
                                              shared_demos=shared)
         writers[item.seed].add(item)
         bar.update(1)
-    bar.close()
     scores = {int(t["seed"]): t for t in cell.result.get("trials", [])}
     trials = []
     for seed, writer in sorted(writers.items(), key=lambda kv: order[kv[0]]):
@@ -133,16 +132,22 @@ def build_report(paths: list[str], out: str | Path, data_root: str | None = None
     stats = ReadStats()
     index_cells: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
+    from tqdm import tqdm
+
+    bar = tqdm(total=sum(map(_expected_items, cells)), desc="report items", unit="item", file=sys.stderr,
+               disable=not progress, dynamic_ncols=True, mininterval=1.0)
     try:
         for cell in cells:
             recorded = cell.result.get("data_paths")
             rkey = json.dumps(recorded, sort_keys=True)
             resolver = resolvers.setdefault(rkey, ImageResolver(recorded, data_root))
-            trials = _write_cell(cell, scratch, thumbs, resolver, data_root, stats, chunk_items, progress)
+            trials = _write_cell(cell, scratch, thumbs, resolver, data_root, stats, chunk_items, bar)
             index_cells[cell.id] = _cell_entry(cell, trials)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+    finally:
+        bar.close()
     for cell in cells:
         if cell.samples_path is None:
             notes.append(f"{cell.result_path}: no samples file beside it; the leaderboard shows it, the sample "
