@@ -90,7 +90,7 @@ def from_transformers(hf, where: str) -> Idefics:
     vision_width = config.vision_config.embed_dim
     latents = (config.perceiver_config.resampler_n_latents if config.use_resampler
                else (config.vision_config.image_size // config.vision_config.patch_size) ** 2 + 1)
-    gate_shape = tuple(ours["xattn.0.attn_gate"].shape)
+    gate_shape = tuple(ours["xattn.0.attn_gate"].shape) if "xattn.0.attn_gate" in ours else (1,)
     with torch.device("meta"):
         model = Idefics(None, None, DecoderLM(lm), interval, vision_width, latents, config.qk_layer_norms, gate_shape)
     unexpected = model.load_state_dict(ours, strict=False, assign=True).unexpected_keys
