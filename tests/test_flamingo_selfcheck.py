@@ -35,6 +35,22 @@ def test_the_check_passes_on_every_family_and_its_twin_keeps_the_options_and_lay
     assert sorted(twin.xattn, key=int) == [k for k in sorted(model.xattn, key=int) if int(k) < c.layers]
 
 
+def test_the_check_runs_on_one_thread_and_gives_the_threads_back(monkeypatch):
+    import torch
+
+    from flamingo_eval.models.flamingo import selfcheck
+
+    seen = []
+    monkeypatch.setattr(selfcheck, "largest_difference", lambda twin: seen.append(torch.get_num_threads()) or 0.0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        check_fast_path(build_flamingo(get_spec(str(GOLDEN / "mpt-x1" / "spec.yaml")))[0])
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_the_twin_of_a_mosaic_gpt_lm_keeps_its_query_key_norms(tmp_path):
     from flamingo_eval.models.flamingo.model import Flamingo
     from flamingo_eval.models.lm.load import load_lm

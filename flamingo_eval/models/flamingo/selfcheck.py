@@ -10,6 +10,9 @@ one line naming the installed versions.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -102,11 +105,24 @@ def largest_difference(twin: Flamingo, steps: int = 3, beams: int = 2) -> float:
     return worst
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch's CPU ops on one thread meanwhile: the twin's tensors are tiny, and on busy cores the thread
+    pool's synchronisation made a 10 ms check take 0.3-3 s."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def check_fast_path(model: nn.Module) -> float:
     """Raise ``FastPathMismatch`` (one line) unless the cached decoder equals the definition; returns the
     largest logit difference seen."""
     try:
-        worst = largest_difference(tiny_twin(model).to(model.device))
+        with one_thread():
+            worst = largest_difference(tiny_twin(model).to(model.device))
     except Exception as e:  # a moved internal may also fail loudly inside the check: same verdict
         raise FastPathMismatch(
             f"fast-path self-check failed for the {model.lm.config.family} LM: {type(e).__name__}: "
