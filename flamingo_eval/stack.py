@@ -65,7 +65,10 @@ def read_lock(path: Path = LOCK_FILE) -> dict[str, str] | None:
 def lock_differences(lock: dict[str, str]) -> dict[str, dict[str, str | None]]:
     """Locked packages (faiss aside) whose installed version differs (None: not installed), and installed ones the lock lacks."""
     lock = dict(lock)
-    present = {canonical(d.metadata["Name"]): d.version for d in distributions() if d.metadata["Name"]}
+    present: dict[str, str] = {}
+    for d in distributions():  # in sys.path order: where a package is installed twice, the first is the one imported
+        if d.metadata["Name"]:
+            present.setdefault(canonical(d.metadata["Name"]), d.version)
     for name in ("flamingo-eval", *FAISS):  # the project itself; faiss is cpu or gpu by the user's choice
         present.pop(name, None)
         lock.pop(name, None)

@@ -35,6 +35,22 @@ def test_the_check_passes_on_every_family_and_its_twin_keeps_the_options_and_lay
     assert sorted(twin.xattn, key=int) == [k for k in sorted(model.xattn, key=int) if int(k) < c.layers]
 
 
+def test_the_check_runs_on_one_thread_and_gives_the_threads_back(monkeypatch):
+    import torch
+
+    from flamingo_eval.models.flamingo import selfcheck
+
+    seen = []
+    monkeypatch.setattr(selfcheck, "largest_difference", lambda twin: seen.append(torch.get_num_threads()) or 0.0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        check_fast_path(build_flamingo(get_spec(str(GOLDEN / "mpt-x1" / "spec.yaml")))[0])
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_the_twin_of_a_mosaic_gpt_lm_keeps_its_query_key_norms(tmp_path):
     from flamingo_eval.models.flamingo.model import Flamingo
     from flamingo_eval.models.lm.load import load_lm
@@ -78,11 +94,22 @@ def test_an_exception_inside_the_cached_path_is_the_same_one_line_verdict(monkey
         check_fast_path(model)
 
 
-def test_a_run_refuses_in_one_line_and_writes_nothing(monkeypatch, tmp_path, capsys):
+RICES = ["--rices", "--rices-encoder", f"local-dir:{GOLDEN / 'vit'}", "--rices-pretrained", "none"]
+
+
+@pytest.mark.parametrize("selection", [[], RICES], ids=["random", "rices"])
+def test_a_run_refuses_in_one_line_and_writes_nothing(monkeypatch, tmp_path, capsys, selection):
+    """stderr is that one line and nothing else; no result, sample or item file, and no RICES features: the
+    cache holds only the parsed splits of the task's data (model-independent, read before the model loads)."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FLAMINGO_EVAL_CACHE", str(cache))
     lose_the_cache(monkeypatch)
     code = main(["run", "--model", str(GOLDEN / "mpt-x1" / "spec.yaml"), "--task", "vqav2", "--shots", "2",
                  "--data-root", str(ROOT / "tests" / "fixtures" / "data"), "--output-dir", str(tmp_path / "runs"),
-                 "--quiet"])
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("flamingo-eval: error:")]
-    assert code != 0 and len(err) == 1 and "fast-path self-check failed" in err[0]
+                 "--quiet", *selection])
+    out, err = capsys.readouterr()
+    assert code != 0 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("flamingo-eval: error: fast-path self-check failed")
     assert [p for p in (tmp_path / "runs").rglob("*") if p.is_file()] == []
+    cached = {p.relative_to(cache).parts[0] for p in cache.rglob("*") if p.is_file()}
+    assert cached <= {"splits", "file-hashes.json"}

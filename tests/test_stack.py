@@ -26,6 +26,20 @@ def test_a_version_other_than_the_locked_one_is_a_difference(tmp_path):
     assert "torch" not in diff
 
 
+def test_a_package_shadowed_earlier_on_the_path_is_the_version_compared(tmp_path, monkeypatch):
+    """An overlay (PYTHONPATH=/some/dir holding another transformers) is what Python imports: the lock check
+    must compare that version, not the one it shadows in site-packages."""
+    meta = tmp_path / "tokenizers-0.0.1.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: tokenizers\nVersion: 0.0.1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert version("tokenizers") == "0.0.1"
+    lock = {stack.canonical(n): version(n) for n in stack.KEY_PACKAGES}
+    assert "tokenizers" not in stack.lock_differences(lock)
+    lock["tokenizers"] = "1.0"
+    assert stack.lock_differences(lock)["tokenizers"] == {"locked": "1.0", "installed": "0.0.1"}
+
+
 def test_an_unlocked_installed_package_is_a_difference():
     lock = {stack.canonical(n): version(n) for n in stack.KEY_PACKAGES}
     assert stack.lock_differences(lock)["numpy"] == {"locked": None, "installed": version("numpy")}

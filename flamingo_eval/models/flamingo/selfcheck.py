@@ -10,6 +10,9 @@ one line naming the installed versions.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -130,7 +133,8 @@ def largest_difference(twin: Flamingo) -> float:
 def verdict(what: str, measure) -> float:
     """Run ``measure()`` (the largest difference); raise ``FastPathMismatch`` (one line) on any failure."""
     try:
-        worst = measure()
+        with one_thread():
+            worst = measure()
     except Exception as e:  # a moved internal may also fail loudly inside the check: same verdict
         raise FastPathMismatch(
             f"fast-path self-check failed for {what}: {type(e).__name__}: "
@@ -142,6 +146,18 @@ def verdict(what: str, measure) -> float:
             f"forward by {worst:.3g} in logits ({stack.describe()}); install the locked versions with `make setup`"
         )
     return worst
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch's CPU ops on one thread meanwhile: the twin's tensors are tiny, and on busy cores the thread
+    pool's synchronisation made a 10 ms check take 0.3-3 s."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def check_fast_path(model: nn.Module) -> float:
