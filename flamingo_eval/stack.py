@@ -8,6 +8,7 @@ row can be traced to its stack.
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 from functools import cache
@@ -18,6 +19,10 @@ from pathlib import Path
 KEY_PACKAGES = ("torch", "transformers", "open_clip_torch", "tokenizers")
 RECORDED = ("flamingo-eval", *KEY_PACKAGES, "pycocoevalcap", "faiss-cpu", "faiss-gpu", "datasets", "numpy")
 LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements.lock"
+# whose versions decide outputs beyond what the self-checks see (configs, tokenizers, processors, image towers):
+# outside the declared range a run refuses, unless told to go on (and the result says so)
+RANGE_CHECKED = ("transformers", "open_clip_torch", "tokenizers")
+UNTESTED_ENV = "FLAMINGO_EVAL_UNTESTED_STACK"
 FAISS = ("faiss-cpu", "faiss-gpu")
 _LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
 
@@ -81,11 +86,37 @@ def lock_differences(lock: dict[str, str]) -> dict[str, dict[str, str | None]]:
     return diff
 
 
+def out_of_range() -> list[str]:
+    """The range-checked packages installed at a version flamingo-eval does not declare, as "name version"."""
+    from packaging.specifiers import SpecifierSet
+
+    bad = []
+    for name in RANGE_CHECKED:
+        have, spec = installed(name), declared_range(name)
+        if have is not None and spec != "any" and not SpecifierSet(spec).contains(have, prereleases=True):
+            bad.append(f"{name} {have} (supported {spec})")
+    return bad
+
+
+def check_supported() -> None:
+    """Refuse, in one line, a stack outside the declared ranges: a newer transformers may read a config or
+    run a processor differently, which no self-check of the decoder can see. ``FLAMINGO_EVAL_UNTESTED_STACK=1``
+    runs anyway; the result records it."""
+    from flamingo_eval.errors import EnvironmentProblem
+
+    bad = out_of_range()
+    if bad and os.environ.get(UNTESTED_ENV) != "1":
+        raise EnvironmentProblem(
+            f"untested versions installed: {', '.join(bad)}; outputs may differ from the tested stack. Install "
+            f"the supported versions (`make setup` installs the lock) or set {UNTESTED_ENV}=1 to run anyway"
+        )
+
+
 @cache
 def stack_record() -> dict:
     """What a result file records: key versions, whether each and the whole installed set match the lock."""
     lock = read_lock()
-    record: dict = {"versions": package_versions()}
+    record: dict = {"versions": package_versions(), "out_of_range": out_of_range()}
     if lock is None:
         record["lock"] = {"file": None, "matches": None}
         return record

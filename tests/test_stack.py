@@ -1,6 +1,7 @@
 """The stack a result was computed on: key versions, the declared ranges, and whether the install is the lock."""
 
 from importlib.metadata import version
+from pathlib import Path
 
 from flamingo_eval import stack
 
@@ -63,3 +64,27 @@ def test_describe_is_one_line_with_the_supported_range():
     line = stack.describe()
     assert "\n" not in line and f"transformers {version('transformers')}" in line
     assert f"supported transformers {stack.declared_range('transformers')}" in line
+
+
+def test_a_transformers_outside_the_declared_range_refuses_in_one_line(monkeypatch, tmp_path, capsys):
+    """A newer transformers may read a config or run a processor differently; no result is written."""
+    from flamingo_eval import stack
+    from flamingo_eval.cli import main
+
+    real = stack.installed
+    monkeypatch.setattr(stack, "installed", lambda name: "5.99.0" if name == "transformers" else real(name))
+    assert stack.out_of_range() == [f"transformers 5.99.0 (supported {stack.declared_range('transformers')})"]
+    root = Path(__file__).resolve().parent
+    code = main(["run", "--model", "of-toy", "--task", "vqav2", "--shots", "0", "--data-root",
+                 str(root / "fixtures" / "data"), "--output-dir", str(tmp_path / "runs"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "untested versions installed: transformers 5.99.0" in err[0]
+    assert not [p for p in (tmp_path / "runs").rglob("*") if p.is_file()]
+    monkeypatch.setenv(stack.UNTESTED_ENV, "1")
+    stack.check_supported()  # told to go on: no error, and results record out_of_range
+
+
+def test_the_installed_lock_is_inside_the_declared_ranges():
+    from flamingo_eval import stack
+
+    assert stack.out_of_range() == []

@@ -52,6 +52,9 @@ def get_spec(name_or_path: str) -> Any:
 
 
 def load(name_or_path: str, device: str = "cpu", precision: str = "fp32", device_map: str | None = None):
-    """The ready adapter of a preset or spec file."""
+    """The ready adapter of a preset or spec file, on a stack inside the declared ranges."""
+    from flamingo_eval.stack import check_supported
+
     spec = get_spec(name_or_path)
+    check_supported()
     return FAMILIES.get(family_of(spec))(spec, device=device, precision=precision, device_map=device_map)
