@@ -21,8 +21,10 @@ MARKDOWN_COLUMNS = ["model", "task", "shots", "selection", "metric", "mean", "st
 
 
 def model_label(result: dict) -> str:
-    name = result["model"]["name"]
-    return Path(name).stem if name.endswith((".yaml", ".yml")) else name
+    """The preset name, or for a spec file the name its run folder has (``runner.safe_name``)."""
+    from flamingo_eval.runner import safe_name
+
+    return safe_name(result["model"]["name"])
 
 
 def result_row(result: dict, path: Path) -> dict:
