@@ -47,7 +47,8 @@ def load_processor(spec: HFSpec):
         processor = AutoProcessor.from_pretrained(spec.model, revision=spec.revision)
     except (OSError, ValueError) as e:
         raise WeightsError(f"{spec.name}: cannot load the processor of {spec.model} ({str(e).splitlines()[0]}); "
-                           "download it into the HF cache or set model to a local directory in a model spec") from None
+                           f"download it (huggingface-cli download {spec.model}) or set model to a local directory in a model spec"
+                           ) from None
     if spec.image_splitting is not None:
         if not hasattr(processor.image_processor, "do_image_splitting"):
             raise ConfigError(f"{spec.name}: image_splitting is not an option of the {spec.family} processor")
@@ -65,7 +66,8 @@ def load_transformers_model(spec: HFSpec, dtype: torch.dtype):
         return cls.from_pretrained(spec.model, revision=spec.revision, dtype=dtype).eval()
     except (OSError, ValueError) as e:
         raise WeightsError(f"{spec.name}: cannot load the weights of {spec.model} ({str(e).splitlines()[0]}); "
-                           "download them into the HF cache or set model to a local directory in a model spec") from None
+                           f"download them (huggingface-cli download {spec.model}) or set model to a local directory in a model "
+                           "spec") from None
 
 
 def load_hf(spec: HFSpec, device: str = "cpu", precision: str = "fp32", device_map: str | None = None) -> HFAdapter:
