@@ -47,7 +47,11 @@ def package_versions() -> dict[str, str]:
 
 def declared_range(name: str) -> str:
     """The version range flamingo-eval's metadata declares for ``name`` (``>=4.56,<=5.25.0``), or ``any``."""
-    for req in requires("flamingo-eval") or []:
+    try:
+        reqs = requires("flamingo-eval") or []
+    except PackageNotFoundError:  # run from a source tree that was never installed: no declared ranges
+        return "any"
+    for req in reqs:
         m = re.match(r"^([A-Za-z0-9._-]+)\s*([^;]*)", req)
         if m and canonical(m.group(1)) == canonical(name) and ";" not in req:
             spec = m.group(2).strip()
