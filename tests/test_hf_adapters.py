@@ -90,3 +90,17 @@ def test_each_distinct_image_is_encoded_once(tiny):
     assert len(ours.features) == len(distinct) == ours.features.misses
     ours.generate_ids(batch, GenerationSettings(num_beams=1, max_new_tokens=3))
     assert ours.features.misses == len(distinct)  # the second call encodes nothing
+
+
+@pytest.mark.parametrize("family", ["idefics", "idefics2", "idefics3"])
+def test_bfloat16_weights_decode_in_bfloat16_close_to_float32(family, tmp_path):
+    """The GPU configuration, on the CPU: every LM weight in bf16, scores close to fp32's."""
+    BUILDERS[family](tmp_path / "m", seed=0)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"family: {family}\nmodel: {tmp_path / 'm'}\n")
+    full, half = load_model(str(spec)), load_model(str(spec), precision="bf16")
+    assert {p.dtype for p in half.engine.model.parameters()} == {torch.bfloat16}
+    batch = prompts()[:2]
+    assert len(half.generate(batch, GenerationSettings(num_beams=3, max_new_tokens=5))) == 2
+    diff = torch.tensor(full.rank(batch, ["yes", "no"])) - torch.tensor(half.rank(batch, ["yes", "no"]))
+    assert diff.abs().max() < 0.25
