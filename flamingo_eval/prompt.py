@@ -44,10 +44,24 @@ class Image:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One demonstration or the query: an optional image and the text that follows it."""
+    """One demonstration or the query: an optional image and the text that follows it.
+
+    ``answer`` is the suffix of a demonstration's ``text`` that is its answer (None for the query, or where
+    the task's template does not end with its answer): chat-format prompts make it the assistant's turn, and
+    the demonstration controls and baselines read it.
+    """
 
     image: Image | None
     text: str
+    answer: str | None = None
+
+    def __post_init__(self):
+        if self.answer is not None and not self.text.endswith(self.answer):
+            raise ValueError(f"a chunk's answer must end its text: {self.answer!r} does not end {self.text!r}")
+
+    def question(self) -> str:
+        """The text without its answer (the whole text where the chunk has none)."""
+        return self.text[: len(self.text) - len(self.answer)] if self.answer is not None else self.text
 
 
 class Prompt(list):

@@ -51,9 +51,16 @@ def _fill(task: TaskSpec, template: str, sample: Sample, answer: str | None) -> 
         raise ConfigError(f"{task.source or task.name}: bad prompt template {template!r} ({e})") from None
 
 
+def demo_chunk(task: TaskSpec, demo: Sample, *, image: bool = True) -> Chunk:
+    """A demonstration's chunk; its ``answer`` is set where the task's template ends with ``{answer}``."""
+    answer = demo_answer(task, demo)
+    text = _fill(task, task.prompt.demo, demo, answer)
+    ends_with_answer = task.prompt.demo.endswith("{answer}")
+    return Chunk(image=demo.image if image else None, text=text, answer=answer if ends_with_answer else None)
+
+
 def build_prompt(task: TaskSpec, demos: Sequence[Sample], query: Sample, *, demo_images: bool = True) -> Prompt:
     """The interleaved prompt: one chunk per demonstration (in the given order), then the query."""
-    chunks = [Chunk(image=d.image if demo_images else None,
-                    text=_fill(task, task.prompt.demo, d, demo_answer(task, d))) for d in demos]
+    chunks = [demo_chunk(task, d, image=demo_images) for d in demos]
     chunks.append(Chunk(image=query.image, text=_fill(task, task.prompt.query, query, None)))
     return Prompt(chunks, separator=task.prompt.separator)

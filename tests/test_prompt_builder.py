@@ -103,3 +103,19 @@ def test_prompt_matches_its_snapshot(task_name, shots):
     n_demos = effective_shots(shots)
     assert got["rendered"].count("<|endofchunk|>") == n_demos
     assert got["rendered"].count("<image>") == len(got["image_keys"]) == (1 if shots == 0 else n_demos + 1)
+
+
+def test_a_demonstration_knows_its_answer_as_the_suffix_of_its_text_and_the_query_has_none():
+    task = load_task("vqav2")
+    demo = Sample("1", image("a"), question="How many?", answers=("two ", "2"))
+    p = build_prompt(task, [demo], Sample("2", image("q"), question="What colour?"))
+    assert p[0].answer == "two " and p[0].text.endswith(p[0].answer)
+    assert p[0].question() == "Question:How many? Short answer:"
+    assert p[-1].answer is None and p[-1].question() == p[-1].text
+
+
+def test_an_answer_that_does_not_end_the_text_is_refused():
+    from flamingo_eval.prompt import Chunk
+
+    with pytest.raises(ValueError, match="must end its text"):
+        Chunk(image=None, text="Output:a cat.", answer="a cat")
