@@ -44,7 +44,7 @@ class Image:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One demonstration or the query: an optional image and the text that follows it.
+    """One demonstration or the query: optional images (``image``, then ``more_images``) and the text after them.
 
     ``answer`` is the suffix of a demonstration's ``text`` that is its answer (None for the query, or where
     the task's template does not end with its answer): chat-format prompts make it the assistant's turn, and
@@ -54,10 +54,18 @@ class Chunk:
     image: Image | None
     text: str
     answer: str | None = None
+    more_images: tuple[Image, ...] = ()
 
     def __post_init__(self):
         if self.answer is not None and not self.text.endswith(self.answer):
             raise ValueError(f"a chunk's answer must end its text: {self.answer!r} does not end {self.text!r}")
+        if self.more_images and self.image is None:
+            raise ValueError("a chunk with more_images needs its first image in image")
+
+    @property
+    def images(self) -> tuple[Image, ...]:
+        """Every image of the chunk in order (VL-ICL's interleaved demonstrations have two): renderers read this."""
+        return ((self.image,) + self.more_images) if self.image is not None else ()
 
     def question(self) -> str:
         """The text without its answer (the whole text where the chunk has none)."""
@@ -75,7 +83,7 @@ class Prompt(list):
         self.separator = separator
 
     def images(self) -> list[Image]:
-        return [c.image for c in self if c.image is not None]
+        return [im for c in self for im in c.images]
 
 
 def separator_of(prompt: list[Chunk]) -> str:
