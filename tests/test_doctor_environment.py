@@ -89,7 +89,7 @@ def test_faiss_without_gpu_support_beside_a_gpu_warns_with_the_cpu_path_and_its_
     assert check.status == "warn"
     assert "RICES falls back to faiss-cpu IndexFlatIP on the CPU" in check.what
     assert "40,504 val2014 images against 82,783 train2014 images, 768-d) would take roughly 3 s here" in check.what
-    assert "faiss-gpu" in check.fix
+    assert "make setup FAISS=gpu" in check.fix
 
 
 def test_faiss_gpu_or_torch_on_the_gpu_is_fine(backend):

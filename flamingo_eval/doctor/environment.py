@@ -146,6 +146,5 @@ def check_search(gpus: Sequence[Gpu], device: str) -> Check:
              f"roughly {seconds:.0f} s here (extrapolated from {PROBE[0]:,} x {PROBE[1]} random vectors)")
     if on_gpu:  # faiss is installed without GPU support
         return Check("search", "warn", f"faiss has no GPU support: RICES falls back to {path}; {scale}",
-                     "install faiss with GPU support (`conda install -c pytorch faiss-gpu`, or "
-                     "`pip install faiss-gpu-cu12`)")
+                     "`make setup FAISS=gpu` installs faiss-gpu instead of faiss-cpu")
     return Check("search", "ok", f"RICES searches with {path}; {scale}")

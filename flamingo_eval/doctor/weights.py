@@ -54,16 +54,19 @@ def model_parts(spec: Any) -> list[Part]:
         pieces = checkpoint.split("/")  # owner/repo/path/in/repo, as models.files.resolve_file reads it
         repo, filename = "/".join(pieces[:2]), "/".join(pieces[2:])
         parts.append(Part("checkpoint", repo, False, filename=filename))
-    parts.append(_vision_part(spec))
-    return parts
+    vision = _vision_part(spec)
+    return parts + ([vision] if vision is not None else [])
 
 
-def _vision_part(spec: Any) -> Part:
+def _vision_part(spec: Any) -> Part | None:
+    """The tower's weights; None for a tower without pretrained weights (initialised, not loaded: not counted)."""
     name, tag = spec.vision_encoder["name"], spec.vision_encoder.get("pretrained")
     if name.startswith("local-dir:"):
         path = spec.local(name.removeprefix("local-dir:"))
         return Part("vision tower", path, os.path.isdir(path))
-    if tag and os.path.isfile(spec.local(tag)):
+    if not tag:
+        return None
+    if os.path.isfile(spec.local(tag)):
         return Part("vision tower", spec.local(tag), True)
     import open_clip
 
