@@ -110,3 +110,17 @@ def test_a_cpu_run_names_its_search_and_time(backend):
 def test_the_search_speed_is_measured_on_the_real_index(monkeypatch):
     pairs_per_s = environment.search_rate("torch", "cpu", 16, probe=(300, 20))
     assert pairs_per_s > 0
+
+
+def test_visible_gpus_reads_names_memory_and_bf16_from_torch(monkeypatch):
+    import torch
+
+    cards = [("NVIDIA H100 80GB HBM3", 85_000_000_000, (9, 0)), ("Tesla V100-SXM2-32GB", 34_000_000_000, (7, 0))]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: len(cards))
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda i: type("P", (), {"name": cards[i][0], "total_memory": cards[i][1]})())
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i: cards[i][2])
+    assert environment.visible_gpus() == [H100, V100]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert environment.visible_gpus() == []
