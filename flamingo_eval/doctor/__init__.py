@@ -14,11 +14,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from flamingo_eval.doctor.record import Check
+from flamingo_eval.task import TaskSpec
 
 __all__ = ["Check", "run_checks", "doctor_command"]
 
 
-def check_data(task, data_root: str | Path) -> Check:
+def check_data(task: TaskSpec, data_root: str | Path) -> Check:
     """``data check``'s findings for one task, summed up in one line (its first problem and fix named)."""
     from flamingo_eval.data_setup.check import check_task
 
@@ -35,7 +36,7 @@ def check_data(task, data_root: str | Path) -> Check:
                  f"{worst.fix}; {details}" if worst.fix else details)
 
 
-def run_checks(tasks: Sequence, model: str | None, data_root: str | Path, precision: str = "fp32",
+def run_checks(tasks: Sequence[TaskSpec], model: str | None, data_root: str | Path, precision: str = "fp32",
                device: str | None = None) -> Iterator[Check]:
     """The checks in order, each as soon as it is done (a first data check of full-size VQAv2 takes a while);
     ``device`` None means a GPU where one is visible."""
