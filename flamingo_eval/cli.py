@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flamingo_eval.errors import UserError
 
-SUBCOMMANDS = ("run", "ls", "score", "index", "leaderboard", "report", "regress", "demo", "data")
+SUBCOMMANDS = ("run", "ls", "score", "index", "leaderboard", "report", "regress", "demo", "data", "doctor")
 
 
 def parse_data_overrides(items: Sequence[str] | None) -> dict[str, str]:
@@ -112,6 +112,12 @@ def cmd_data(args: argparse.Namespace) -> int:
         return fetch_command(args.task, args.data_root, source=args.source, images=args.images, force=args.force,
                              progress=not args.quiet)
     return check_command(args.task, args.data_root)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from flamingo_eval.doctor import doctor_command
+
+    return doctor_command(args.task, args.model, args.data_root, args.precision, args.device)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -234,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("task", nargs="+", help="task names, variants (vqav2:test-dev) or 'all'")
     q.add_argument("--data-root", default="data", help="root of the data layout (default: ./data)")
     q.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("doctor", help="check this machine, the data and a model before a run: one line per check "
+                                      "with its fix; exit 1 when anything would stop a run")
+    p.add_argument("--task", nargs="+", default=["all"], help="tasks to check (default: all)")
+    p.add_argument("--model", help="a preset or model spec: are its weights here, does it fit")
+    p.add_argument("--data-root", default="data", help="root of the data layout (default: ./data)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--device", help="the run's device (default: cuda where a GPU is visible, else cpu)")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("index", help="compute RICES features and the FAISS index ahead of time")
     p.add_argument("--task", nargs="+", required=True)

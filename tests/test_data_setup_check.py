@@ -88,3 +88,26 @@ def test_unknown_task_is_one_line(tmp_path, capsys):
     assert check(tmp_path, "hateful_memes:dev") != 0
     err = capsys.readouterr().err
     assert "unknown hateful_memes variant 'dev'" in err and "did you mean 'dev_seen'" in err
+
+
+def test_a_few_missing_coco_images_are_named_with_each_ones_address(root, capsys):
+    (root / "coco/train2014/COCO_train2014_000000000009.jpg").unlink()
+    assert check(root, "coco") == 1
+    out = capsys.readouterr().out
+    assert "images coco/train2014/: 1 of 12 missing: coco/train2014/COCO_train2014_000000000009.jpg" in out
+    assert (f"fix: download each: curl -fo {root}/coco/train2014/COCO_train2014_000000000009.jpg "
+            f"http://images.cocodataset.org/train2014/COCO_train2014_000000000009.jpg") in out
+    assert "train2014.zip" not in out  # not the 13.5 GB archive for one image
+
+
+def test_a_few_missing_images_without_their_own_address_name_the_archive_entry_or_the_instructions(root, capsys):
+    gone = sorted((root / "vizwiz/train").iterdir())[0].name
+    (root / "vizwiz/train" / gone).unlink()
+    assert check(root, "vizwiz") == 1
+    out = capsys.readouterr().out
+    assert f"fix: extract train/{gone} from https://vizwiz.cs.colorado.edu/VizWiz_final/images/train.zip" in out
+    gone = sorted((root / "flickr30k/flickr30k-images").iterdir())[0].name
+    (root / "flickr30k/flickr30k-images" / gone).unlink()
+    assert check(root, "flickr30k") == 1
+    out = capsys.readouterr().out
+    assert f"fix: copy {gone} into {root}/flickr30k/flickr30k-images from where they came: Flickr30K images" in out

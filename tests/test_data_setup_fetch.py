@@ -144,3 +144,34 @@ def test_the_catalogue_covers_every_shipped_task():
             elif not any(c in ANNOTATIONS for c in need.candidates):
                 assert name == "hateful_memes:dev_seen" and "dev_seen.jsonl" in IMAGES["hateful_memes"].instructions
     assert set(ANNOTATIONS.values()) <= set(EVAL_BENCHMARK)
+
+
+def test_okvqa_fetch_gets_nltk_data_into_the_cache(tmp_path, benchmark, monkeypatch, capsys):
+    import nltk
+
+    from flamingo_eval.metrics import okvqa_stem
+    from tests.test_metrics_okvqa_stem import fake_nltk_download
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "nltk-home")])
+    calls = []
+    monkeypatch.setattr(nltk, "download", fake_nltk_download(calls))
+    monkeypatch.setattr("huggingface_hub.snapshot_download", lambda **kwargs: str(benchmark))
+    assert fetch(tmp_path / "data", "okvqa") == 0
+    assert [name for name, _ in calls] == list(okvqa_stem.NLTK_RESOURCES)
+    assert f"OK-VQA stemming data in place ({okvqa_stem.nltk_data_dir()}" in capsys.readouterr().out
+    assert okvqa_stem.missing_nltk_data() == []
+
+
+def test_okvqa_fetch_from_a_local_copy_downloads_nothing_and_says_what_to_copy_where(tmp_path, benchmark,
+                                                                                    monkeypatch, capsys):
+    import nltk
+
+    from flamingo_eval.metrics import okvqa_stem
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "nltk-home")])
+    monkeypatch.setattr(nltk, "download", lambda *a, **k: pytest.fail("--source means no network"))
+    assert fetch(tmp_path / "data", "okvqa", "--source", str(benchmark)) == 1
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.lstrip().startswith("NLTK"))
+    assert "punkt_tab, averaged_perceptron_tagger_eng, wordnet missing (not downloaded with --source)" in line
+    assert f"copy that nltk_data folder's contents to {okvqa_stem.nltk_data_dir()}" in line
+    assert (tmp_path / "data" / "okvqa" / "mscoco_val2014_annotations.json").is_file()  # the annotations still came

@@ -100,3 +100,40 @@ def test_real_nltk_stemmer_where_its_data_is_installed():
     assert stemmer.stem("skiing") == "ski"
     assert stemmer.stem("dogs") == "dog"
     assert stemmer.stem("blue jeans") == "blue jean"
+
+
+def fake_nltk_download(calls: list, succeed: bool = True):
+    """nltk.download's signature: lays out each resource where nltk.data.find looks, or fails as offline does."""
+
+    def download(name, download_dir, quiet, raise_on_error, print_error_to):
+        calls.append((name, download_dir))
+        if not succeed:
+            raise ValueError("Error with downloaded zip file")  # what raise_on_error gives without a network
+        (okvqa_stem.Path(download_dir) / okvqa_stem.NLTK_RESOURCES[name]).mkdir(parents=True)
+        return True
+
+    return download
+
+
+def test_fetch_puts_the_missing_nltk_data_in_the_cache_where_the_stemmer_looks(monkeypatch, tmp_path):
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "nltk-home")])
+    calls = []
+    assert okvqa_stem.fetch_nltk_data(fake_nltk_download(calls)) == []
+    folder = str(okvqa_stem.nltk_data_dir())
+    assert calls == [(name, folder) for name in okvqa_stem.NLTK_RESOURCES]
+    assert folder.startswith(str(okvqa_stem.cache_dir())) and folder in nltk.data.path
+    assert okvqa_stem.missing_nltk_data() == []
+    assert okvqa_stem.fetch_nltk_data(fake_nltk_download(calls)) == [] and len(calls) == 3  # nothing fetched twice
+
+
+def test_an_offline_fetch_returns_what_is_still_missing_and_says_where_to_copy_it(monkeypatch, tmp_path):
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "nltk-home")])
+    missing = okvqa_stem.fetch_nltk_data(fake_nltk_download([], succeed=False))
+    assert missing == list(okvqa_stem.NLTK_RESOURCES)
+    hint = okvqa_stem.copy_hint(missing)
+    assert "python -m nltk.downloader -d nltk_data punkt_tab averaged_perceptron_tagger_eng wordnet" in hint
+    assert hint.endswith(str(okvqa_stem.nltk_data_dir()))

@@ -2,7 +2,8 @@
 
 ``fetch`` lays out the tasks' annotation files from ``openflamingo/eval_benchmark`` (or a local copy of it)
 and says, per image folder, where its images come from; ``--images`` downloads and unpacks the openly
-licensed ones. ``check`` reports what is present and what is missing, with the command that fixes it.
+licensed ones; a task whose answers are stemmed (OK-VQA) also gets NLTK's data, in the flamingo-eval cache.
+``check`` reports what is present and what is missing, with the command that fixes it.
 """
 
 from __future__ import annotations
@@ -38,16 +39,30 @@ def _image_line(root: Path, need: Need) -> str:
     return f"  images   {need.default}/ {state}: {source.url} ({source.size}; {source.licence}){hint}"
 
 
+def _nltk_line(offline: bool) -> tuple[str, bool]:
+    """NLTK's data for OK-VQA's stemming, downloaded into the cache unless ``offline`` (``--source``): the
+    line to print and whether it is all in place."""
+    from flamingo_eval.metrics.okvqa_stem import copy_hint, fetch_nltk_data, missing_nltk_data, nltk_data_dir
+
+    missing = missing_nltk_data() if offline else fetch_nltk_data()
+    if not missing:
+        return f"  nltk     OK-VQA stemming data in place ({nltk_data_dir()} is searched too)", True
+    why = "not downloaded with --source" if offline else "could not download"
+    return f"  NLTK     {', '.join(missing)} missing ({why}): {copy_hint(missing)}", False
+
+
 def fetch_command(names: list[str], data_root: str | os.PathLike, source: str | os.PathLike | None = None,
                   images: bool = False, force: bool = False, progress: bool = True) -> int:
     """Annotation files for every task, then each image folder's source (downloaded with ``images``, where
-    absent, or again with ``force``)."""
+    absent, or again with ``force``), and NLTK's data where a task stems its answers; 1 when that data is
+    still missing."""
     root = Path(data_root)
     tasks = resolve_tasks(names)
     needs = {t.name: task_needs(t) for t in tasks}
     placements = [p for t in tasks for p in plan(t, needs[t.name], root, force)]
     lines = fetch(placements, root, Path(source) if source is not None else None)
     done: set[str] = set()
+    complete = True
     for task in tasks:
         print(f"{task.name}  ({task.title})")
         print("\n".join(line for p, line in zip(placements, lines, strict=True) if p.task == task.name))
@@ -58,8 +73,12 @@ def fetch_command(names: list[str], data_root: str | os.PathLike, source: str | 
                 print(fetch_images(src, root, progress), flush=True)
                 done.add(need.default)
             print(_image_line(root, need))
+        if task.postprocess == "okvqa":
+            line, ok = _nltk_line(offline=source is not None)
+            complete = complete and ok
+            print(line, flush=True)
     print(f"next: flamingo-eval data check {' '.join(t.name for t in tasks)} --data-root {root}")
-    return 0
+    return 0 if complete else 1
 
 
 def check_command(names: list[str], data_root: str | os.PathLike) -> int:

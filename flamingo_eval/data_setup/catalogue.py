@@ -5,7 +5,8 @@ image folder (COCO's images serve coco, vqav2 and okvqa) share its entry.
 
 - ``ANNOTATIONS``: layout path -> its path in the Hugging Face dataset repo ``openflamingo/eval_benchmark``
   (the annotation files OpenFlamingo evaluates with; no images). Names differ where that repo renamed them.
-- ``IMAGES``: layout folder -> where its images come from. Archive sizes and SHA-256 sums of COCO are those
+- ``IMAGES``: layout folder -> where its images come from (and, for COCO, each image's own address on the
+  COCO site, the ``coco_url`` its annotations give, so a few missing images need not cost the archive). Archive sizes and SHA-256 sums of COCO are those
   TensorFlow Datasets records for the same URLs; the other sites publish neither, so only the server's length
   is checked there.
 - ``EXPECTED_ITEMS``: (task, "demo" | "eval") -> the number of items of the published split.
@@ -52,9 +53,11 @@ class ImageSource:
     licence: str = ""
     instructions: str = ""
     holds: str = ""  # the sub-folder the images are in, where not the folder itself (HatefulMemes' img/)
+    file_url: str | None = None  # one image's official address, ``{name}`` standing for its file name
 
 
-_COCO = "images.cocodataset.org/zips"
+_COCO_SITE = "images.cocodataset.org"
+_COCO = f"{_COCO_SITE}/zips"
 _COCO_LICENCE = "COCO terms of use"
 _VIZWIZ = "https://vizwiz.cs.colorado.edu/VizWiz_final/images"
 _VIZWIZ_LICENCE = "CC BY 4.0"
@@ -62,13 +65,16 @@ _VIZWIZ_LICENCE = "CC BY 4.0"
 IMAGES: dict[str, ImageSource] = {
     "coco/train2014": ImageSource(
         "coco/train2014", "13.5 GB, 82,783 images", f"http://{_COCO}/train2014.zip", 13_510_573_713,
-        "ede4087e640bddba550e090eae701092534b554b42b05ac33f0300b984b31775", "train2014", _COCO_LICENCE),
+        "ede4087e640bddba550e090eae701092534b554b42b05ac33f0300b984b31775", "train2014", _COCO_LICENCE,
+        file_url=f"http://{_COCO_SITE}/train2014/{{name}}"),
     "coco/val2014": ImageSource(
         "coco/val2014", "6.6 GB, 40,504 images", f"http://{_COCO}/val2014.zip", 6_645_013_297,
-        "fe9be816052049c34717e077d9e34aa60814a55679f804cd043e3cbee3b9fde0", "val2014", _COCO_LICENCE),
+        "fe9be816052049c34717e077d9e34aa60814a55679f804cd043e3cbee3b9fde0", "val2014", _COCO_LICENCE,
+        file_url=f"http://{_COCO_SITE}/val2014/{{name}}"),
     "coco/test2015": ImageSource(
         "coco/test2015", "13.3 GB, 81,434 images", f"http://{_COCO}/test2015.zip", 13_270_587_935,
-        "1a2aa896b81140a850a78fa8bff07d455698d2abf364ff05721763458a8101ca", "test2015", _COCO_LICENCE),
+        "1a2aa896b81140a850a78fa8bff07d455698d2abf364ff05721763458a8101ca", "test2015", _COCO_LICENCE,
+        file_url=f"http://{_COCO_SITE}/test2015/{{name}}"),
     "textvqa/train_images": ImageSource(
         "textvqa/train_images", "7.1 GB, train and val images together",
         "https://dl.fbaipublicfiles.com/textvqa/images/train_val_images.zip", unpacks_to="train_images",

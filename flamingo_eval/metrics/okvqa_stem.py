@@ -10,9 +10,12 @@ whole.
 from __future__ import annotations
 
 import functools
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from flamingo_eval.cache import cache_dir
 from flamingo_eval.errors import EnvironmentProblem
 
 # OpenFlamingo's corrections where the automatic rules disagree with the OK-VQA v1.1 stemmed answers
@@ -94,10 +97,25 @@ class OKVQAStemmer:
         return " ".join(self.stem_word(w, t) for w, t in self.tag(self.tokenize(text)))
 
 
-def missing_nltk_data() -> list[str]:
-    """The NLTK resources the stemmer needs that no NLTK data folder holds."""
+def nltk_data_dir() -> Path:
+    """flamingo-eval's own NLTK data folder, where ``data fetch okvqa`` puts it: searched after NLTK's usual
+    folders, so an ``NLTK_DATA`` or ``~/nltk_data`` the user set up still wins."""
+    return cache_dir("nltk_data")
+
+
+def _search_cache() -> None:
     import nltk
 
+    folder = str(nltk_data_dir())
+    if folder not in nltk.data.path:
+        nltk.data.path.append(folder)  # NLTK's documented way to add a data folder
+
+
+def missing_nltk_data() -> list[str]:
+    """The NLTK resources the stemmer needs that no NLTK data folder (the cache's included) holds."""
+    import nltk
+
+    _search_cache()
     missing = []
     for name, path in NLTK_RESOURCES.items():
         try:
@@ -109,6 +127,35 @@ def missing_nltk_data() -> list[str]:
 
 def install_hint() -> str:
     return "python -m nltk.downloader " + " ".join(NLTK_RESOURCES)
+
+
+def copy_hint(missing: Sequence[str]) -> str:
+    """What to do without a network: the folder to fill, and the command that fills a copy elsewhere."""
+    return (f"on a machine with a network run `python -m nltk.downloader -d nltk_data {' '.join(missing)}` and "
+            f"copy that nltk_data folder's contents to {nltk_data_dir()}")
+
+
+def fetch_nltk_data(download: Callable[..., bool] | None = None) -> list[str]:
+    """Download the missing resources into :func:`nltk_data_dir`; returns those still missing.
+
+    ``download`` is ``nltk.download``'s signature (a parameter so tests need no network); its errors, which
+    NLTK prints rather than raises, are swallowed here: what is still missing afterwards is the answer.
+    """
+    missing = missing_nltk_data()
+    if not missing:
+        return []
+    if download is None:
+        import nltk
+
+        download = nltk.download
+    folder = nltk_data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in missing:
+        try:
+            download(name, download_dir=str(folder), quiet=True, raise_on_error=True, print_error_to=io.StringIO())
+        except Exception:  # offline, a proxy, a half-written zip: whatever it is, the resource is still missing
+            pass
+    return missing_nltk_data()
 
 
 def nltk_stemmer() -> OKVQAStemmer:
@@ -124,8 +171,8 @@ def nltk_stemmer() -> OKVQAStemmer:
     if missing:
         raise EnvironmentProblem(
             f"OK-VQA stemming needs NLTK data that is not installed ({', '.join(missing)}): "
-            f"install it with `{install_hint()}` (this downloads; offline, copy an nltk_data folder "
-            f"and point NLTK_DATA at it)")
+            f"install it with `flamingo-eval data fetch okvqa` or `{install_hint()}` (these download; offline, "
+            f"copy an nltk_data folder to {nltk_data_dir()} or point NLTK_DATA at it)")
     lemmatizer = WordNetLemmatizer()
     return OKVQAStemmer(
         tokenize=nltk.word_tokenize,
