@@ -43,6 +43,7 @@ figures as JSON.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib.util
 import json
@@ -64,6 +65,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from flamingo_eval.models import GenerationSettings  # noqa: E402
+from flamingo_eval.models.flamingo.sizes import OPENFLAMINGO, FlamingoSizes  # noqa: E402
 from flamingo_eval.prompt import Prompt  # noqa: E402
 
 SETTINGS = GenerationSettings(num_beams=3, max_new_tokens=20, min_new_tokens=0, length_penalty=0.0)
@@ -94,6 +96,7 @@ class FlamingoShape:
     every: int = 4
     max_positions: int = 2048
     vit: str = "ViT-L-14"  # an open_clip model config name, or "tiny"
+    sizes: FlamingoSizes = OPENFLAMINGO  # the Perceiver and cross-attention
 
 
 @dataclass(frozen=True)
@@ -110,13 +113,17 @@ class Idefics2Shape:
     perceiver_heads: int = 16
     perceiver_head_dim: int = 96
     perceiver_kv_heads: int = 4
+    latents: int = 64
+    perceiver_layers: int = 3
     edge: int = 378
 
 
-TINY_FLAMINGO = FlamingoShape(layers=2, width=64, vocab=0, every=1, vit="tiny")  # vocab 0: the tokenizer's
+TINY_FLAMINGO = FlamingoShape(layers=2, width=64, vocab=0, every=1, vit="tiny",  # vocab 0: the tokenizer's
+                              sizes=FlamingoSizes(num_latents=4, perceiver_depth=1, perceiver_heads=2,
+                                                  perceiver_dim_head=16, xattn_heads=2, xattn_dim_head=16))
 TINY_IDEFICS2 = Idefics2Shape(layers=2, width=64, kv_heads=1, mlp=128, vocab=0, siglip_width=64, siglip_mlp=128,
-                              siglip_layers=1, siglip_heads=1, perceiver_heads=2, perceiver_head_dim=32,
-                              perceiver_kv_heads=1, edge=56)
+                              siglip_layers=1, siglip_heads=1, perceiver_heads=2, perceiver_head_dim=16,
+                              perceiver_kv_heads=1, latents=4, perceiver_layers=1, edge=56)
 PENDING = {"qwen2.5-vl-7b": "needs the transformers family (flamingo_eval/models/transformers): not built yet"}
 
 # VQAv2 as the project's RICES searches it (bench/rices.py): images, not questions
@@ -145,8 +152,9 @@ TINY = Plan(shots=(1, 2), batch=2, max_batch=4, agreement_prompts=2, rices=(2000
             agreement_s=1.0, throughput_s=60.0, rices_s=1.0)
 
 
+@functools.cache
 def sibling(name: str):
-    """Another bench script as a module (bench/ is not a package)."""
+    """Another bench script as a module (bench/ is not a package), loaded once."""
     spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -281,7 +289,7 @@ def build_of9b(shape: FlamingoShape, device: str, dtype: torch.dtype):
         del clip
         lm = DecoderLM(from_hf(mpt.to_dict(), "random MPT"))
         model = Flamingo(visual, lm, shape.every, tokenizer.convert_tokens_to_ids(IMAGE),
-                         tokenizer.convert_tokens_to_ids(END_OF_CHUNK))
+                         tokenizer.convert_tokens_to_ids(END_OF_CHUNK), sizes=shape.sizes)
     randomize(model, seed=0, embeddings=("embed", "wte"), embed_std=0.35)
     with torch.no_grad():
         emb = lm.embed.weight  # tied: also the output rows
@@ -289,7 +297,7 @@ def build_of9b(shape: FlamingoShape, device: str, dtype: torch.dtype):
     model.eval()
     check_fast_path(model)
     transform = open_clip.image_transform(224, is_train=False, mean=decode.OPENAI_MEAN, std=decode.OPENAI_STD)
-    spec = ModelSpec("of-9b (random weights)", "random", "golden", shape.every, "none")
+    spec = ModelSpec("of-9b (random weights)", "random", "golden", shape.every, "none", sizes=shape.sizes)
     precision = {torch.bfloat16: "bf16", torch.float32: "fp32"}[dtype]
     return FlamingoAdapter(model, tokenizer, transform, spec, "none", device, precision)
 
@@ -321,7 +329,8 @@ def build_idefics2(shape: Idefics2Shape, device: str, dtype: torch.dtype):
         vision_config={"hidden_size": shape.siglip_width, "intermediate_size": shape.siglip_mlp,
                        "num_hidden_layers": shape.siglip_layers, "num_attention_heads": shape.siglip_heads,
                        "image_size": 980, "patch_size": 14},
-        perceiver_config={"hidden_size": shape.width, "resampler_n_latents": 64, "resampler_depth": 3,
+        perceiver_config={"hidden_size": shape.width, "resampler_n_latents": shape.latents,
+                          "resampler_depth": shape.perceiver_layers,
                           "resampler_n_heads": shape.perceiver_heads, "resampler_head_dim": shape.perceiver_head_dim,
                           "num_key_value_heads": shape.perceiver_kv_heads},
     )
@@ -330,7 +339,7 @@ def build_idefics2(shape: Idefics2Shape, device: str, dtype: torch.dtype):
     randomize(hf, seed=0, embeddings=("embed_tokens",), embed_std=1.0, qk_sharpen=idefics.QK_SHARPEN)
     idefics.boost_stops(hf.lm_head.weight, tok, idefics.STOP_BOOST["idefics2"])
     images = Idefics2ImageProcessor(size={"shortest_edge": shape.edge, "longest_edge": 980}, do_image_splitting=False)
-    processor = Idefics2Processor(image_processor=images, tokenizer=tok, image_seq_len=64)
+    processor = Idefics2Processor(image_processor=images, tokenizer=tok, image_seq_len=shape.latents)
     engine = ImageTokenEngine.build(hf, processor, "idefics2-8b (random weights)", device, None, dtype)
     spec = HFSpec("idefics2-8b (random weights)", "idefics2", "random")
     precision = {torch.bfloat16: "bf16", torch.float32: "fp32"}[dtype]
@@ -444,17 +453,19 @@ def throughput(bench: Bench, device: str, card: dict, shots: int, budget: Budget
 
 
 def same_neighbours(ids_a: np.ndarray, sims_a: np.ndarray, ids_b: np.ndarray, sims_b: np.ndarray) -> dict:
-    """Rows with identical ids, rows that differ only by the order or choice of tied neighbours, the rest."""
+    """Rows with identical ids, rows that differ only by the order or choice of tied neighbours, the rest.
+    A tie: the similarities agree position by position, every neighbour both found has the same similarity in
+    both, and a neighbour only one found ties the k-th similarity."""
     exact = (ids_a == ids_b).all(axis=1)
     close = np.abs(sims_a - sims_b).max(axis=1) <= TIE
     ties = 0
     for r in np.flatnonzero(~exact & close):
-        only_a = set(ids_a[r].tolist()) ^ set(ids_b[r].tolist())
-        boundary = sims_a[r, -1]
-        # a neighbour swapped in or out must tie the k-th similarity; a reordering within the set is a tie too
-        in_a = {i: s for i, s in zip(ids_a[r].tolist(), sims_a[r].tolist(), strict=True)}
-        in_b = {i: s for i, s in zip(ids_b[r].tolist(), sims_b[r].tolist(), strict=True)}
-        ties += all(abs({**in_a, **in_b}[i] - boundary) <= TIE for i in only_a)
+        in_a = dict(zip(ids_a[r].tolist(), sims_a[r].tolist(), strict=True))
+        in_b = dict(zip(ids_b[r].tolist(), sims_b[r].tolist(), strict=True))
+        both = in_a.keys() & in_b.keys()
+        boundary = float(sims_a[r, -1])
+        ties += all(abs(in_a[i] - in_b[i]) <= TIE for i in both) and all(
+            abs(s - boundary) <= TIE for i, s in (*in_a.items(), *in_b.items()) if i not in both)
     return {"rows": len(ids_a), "identical": int(exact.sum()), "ties": int(ties),
             "differ": int(len(ids_a) - exact.sum() - ties)}
 
@@ -569,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="tiny shapes on the CPU: the same code in seconds")
     ap.add_argument("--out", type=Path, help="write the figures as JSON here")
-    ap.add_argument("--device", default=None, help="default: cuda when available (--tiny: cpu)")
+    ap.add_argument("--device", default=None, help="default: cuda (--tiny: cpu)")
     ap.add_argument("--models", nargs="+", default=["of-9b", "idefics2-8b"], choices=["of-9b", "idefics2-8b"])
     ap.add_argument("--budget", type=float, default=450.0, help="seconds for the whole check (time guards)")
     ap.add_argument("--max-batch", type=int, default=None, help="largest batch the search tries (default 512; tiny 4)")
@@ -578,9 +589,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-rices", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's; tiny: 1)")
     args = ap.parse_args(argv)
-    device = args.device or ("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    device = args.device or ("cpu" if args.tiny else "cuda")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        print("bench/gpu.py: no CUDA device visible; use --tiny for the CPU check", file=sys.stderr)
+        print("bench/gpu.py: no CUDA device visible (the full shapes need a GPU); --tiny runs the CPU check",
+              file=sys.stderr)
         return 2
     if args.threads or args.tiny:
         torch.set_num_threads(args.threads or 1)
