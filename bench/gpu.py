@@ -16,21 +16,25 @@ left of --budget is skipped with a line saying so, and the batch search stops do
 not fit):
   card         the device's name, memory bandwidth and peak dense bf16 FLOP/s (CARDS; --bandwidth / --flops
                override)                                                                            ~0 s
-  build        each model in bf16 on the device, then the project's fast-path self-check            ~30 s each
+  build        each model in bf16 on the device, then the project's fast-path self-check            ~40 s each
   agreement    bf16 against fp32 (the same weights upcast) on a few 4-shot prompts: how many prompts get
                identical ids, the largest log-probability difference of a few captions (``rank``),
-               and whether bf16 ids are the same before and after the round trip (they must be)  ~20 s each
+               and whether bf16 ids are the same before and after the round trip (they must be)  ~25 s each
   throughput   COCO-shaped captioning (beam 3, <= 20 new tokens, length penalty 0) at 4 and 32 shots, batch 8
                and the largest batch that fits (doubling from 16, OOM caught): samples/s, tokens/s, peak
-               memory; at batch 8 also the prefill (images cached, one new token) against the FLOP floor
-               (2 x LM weights x prompt tokens / peak FLOP/s) and the decode step (20 tokens forced, minus
-               the prefill, / 19) against the bandwidth floor (LM weight bytes / bandwidth)           ~100 s each
-  rices        FAISS GPU (or, where faiss has no GPU, the exact torch path RICES uses on the GPU) against
-               the exact CPU index at VQAv2's shape: the project indexes images, so 82,783 train images
+               memory; at batch 8 also the prefill (a one-new-token generation with the images' features
+               cached, so tokenising is included: Idefics2's processor resizes every image of a prompt to
+               count its tokens) against the FLOP floor (2 x LM weights but the embedding and output matrix x
+               prompt tokens / peak FLOP/s), and the decode step (20 new tokens forced, minus the prefill,
+               / 19) against the bandwidth floor (the LM and cross-attention weight bytes a step reads /
+               bandwidth; the KV cache's reads come on top); the batch search gets what is left of the
+               section's 70 s                                                                       ~70 s each
+  rices        (first) FAISS GPU (where faiss has no GPU: the exact torch search on the GPU, RICES's path
+               without faiss; the line says which backend the project picks there) against the exact CPU index at VQAv2's shape: the project indexes images, so 82,783 train images
                searched by 40,504 val images (its questions, 443,757 and 214,354, are expanded from
                those), 768-d CLIP ViT-L/14 features, top-32: identical neighbours (up to float ties), both times
                                                                                                     ~30 s
-Total ~6 minutes on an H100; --budget (default 450 s) bounds it.
+Total: at most 30 + 2 x (40 + 25 + 2 x 70) = 440 s of sections; --budget (default 450 s) bounds it.
 
 --tiny runs the same code on the CPU in seconds: tiny shapes, fp32 against bf16 on the CPU, faiss-cpu against
 the exact torch search at a small shape. Output: a markdown table (what the README shows) and, with --out, the
@@ -142,7 +146,7 @@ class Plan:
     rices: tuple[int, int, int] = (POOL_IMAGES, QUERY_IMAGES, FEATURE_DIM)
     build_s: float = 40.0
     agreement_s: float = 25.0
-    throughput_s: float = 100.0
+    throughput_s: float = 70.0
     rices_s: float = 30.0
 
 
@@ -436,6 +440,7 @@ def throughput(bench: Bench, device: str, card: dict, shots: int, budget: Budget
         row["step_floor_s"] = bench.decode_bytes / card["bandwidth"]
     largest, batch, last = None, 2 * plan.batch, row["base"]["seconds"]
     while batch <= plan.max_batch and time.perf_counter() + 2.5 * last < until:
+        start = time.perf_counter()
         try:
             run = generation_run(bench, device, bench.workload(batch, shots), SETTINGS)
         except (torch.OutOfMemoryError, RuntimeError) as e:
@@ -445,7 +450,7 @@ def throughput(bench: Bench, device: str, card: dict, shots: int, budget: Budget
             break
         finally:
             reset_peak(device)
-        largest, last, batch = run, run["seconds"], batch * 2
+        largest, last, batch = run, time.perf_counter() - start, batch * 2  # making the prompts included
     else:
         row["stopped"] = "max batch" if batch > plan.max_batch else "time guard"
     row["largest"] = largest
@@ -476,26 +481,28 @@ def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 
 
 def rices(device: str, pool: int, queries: int, dim: int) -> dict:
-    """The exact CPU index against the GPU search the project would use (faiss-gpu, else torch on the GPU)."""
-    from flamingo_eval.demos.index import FlatIPIndex, _faiss, choose_backend, faiss_has_gpu
+    """The exact CPU index against the GPU searches (faiss-gpu where faiss has GPU support; the exact torch
+    search on the GPU always); on the CPU (--tiny), faiss-cpu against torch. Each time: index build + search."""
+    from flamingo_eval.demos.index import FlatIPIndex, choose_backend, faiss_has_gpu
 
+    try:
+        import faiss
+    except ImportError:
+        faiss = None
     rng = np.random.default_rng(0)
     base, query = unit_rows(rng, pool, dim), unit_rows(rng, queries, dim)
-    faiss = _faiss()
     reference = "faiss-cpu" if faiss is not None else "torch"
     out = {"pool": pool, "queries": queries, "dim": dim, "k": DEPTH, "reference": f"{reference} (cpu)",
            "project_choice": choose_backend(device), "faiss_gpu": bool(faiss is not None and faiss_has_gpu(faiss))}
-    seconds, (sims, ids) = timed("cpu", lambda: FlatIPIndex(base, backend=reference).search(query, DEPTH))
-    out["reference_s"] = seconds
-    # what runs beside it: the GPU searches where there is a GPU; on the CPU (--tiny) the other exact backend
-    others = ["torch"] if device.startswith("cuda") else (["torch"] if reference == "faiss-cpu" else [])
+    search = lambda backend, on: FlatIPIndex(base, backend=backend, device=on).search(query, DEPTH)  # noqa: E731
+    out["reference_s"], (sims, ids) = timed("cpu", lambda: search(reference, "cpu"))
+    others = ["torch"] if device.startswith("cuda") or reference == "faiss-cpu" else []
     if device.startswith("cuda") and out["faiss_gpu"]:
         others.insert(0, "faiss-gpu")
     out["against"] = []
     for backend in others:
-        index = FlatIPIndex(base, backend=backend, device=device)
-        index.search(query[:8], DEPTH)  # warm-up: kernels, cuBLAS handles
-        seconds, (s, i) = timed(device, lambda index=index: index.search(query, DEPTH))
+        FlatIPIndex(base[:64], backend=backend, device=device).search(query[:8], DEPTH)  # warm-up: kernels, handles
+        seconds, (s, i) = timed(device, lambda backend=backend: search(backend, device))
         out["against"].append({"backend": f"{backend} ({device})", "seconds": seconds,
                                **same_neighbours(ids, sims, i, s)})
     return out
@@ -568,9 +575,17 @@ def run_model(name: str, make: Callable[[], Bench], report: dict, device: str, c
             print(f"  {name} agreement: {entry['agreement']}", flush=True)
         entry["throughput"] = []
         for shots in plan.shots:
-            if budget.allows(f"{name} {shots}-shot throughput", plan.throughput_s):
+            if not budget.allows(f"{name} {shots}-shot throughput", plan.throughput_s):
+                continue
+            try:
                 entry["throughput"].append(throughput(bench, device, card, shots, budget, plan))
-                print(f"  {name} {shots} shots: {json.dumps(entry['throughput'][-1])}", flush=True)
+            except (torch.OutOfMemoryError, RuntimeError) as e:
+                if not out_of_memory(e):
+                    raise
+                budget.skipped.append(f"{name} {shots}-shot throughput (out of memory at batch {plan.batch})")
+                print(f"  {name} {shots} shots: out of memory at batch {plan.batch}", flush=True)
+                continue
+            print(f"  {name} {shots} shots: {json.dumps(entry['throughput'][-1])}", flush=True)
     finally:
         del bench
         reset_peak(device)
@@ -609,6 +624,8 @@ def main(argv: list[str] | None = None) -> int:
               "pending": dict(PENDING), "skipped": budget.skipped}
     print(f"device check: {card['device_name']}, budget {args.budget:.0f} s{' (tiny shapes)' if args.tiny else ''}",
           flush=True)
+    if not args.no_rices and budget.allows("rices", plan.rices_s):  # first: small, and no model holds the GPU
+        report["rices"] = rices(device, *plan.rices)
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         makers = {
             "of-9b": lambda: Bench("of-9b", build_of9b(TINY_FLAMINGO if args.tiny else FlamingoShape(), device,
@@ -618,8 +635,6 @@ def main(argv: list[str] | None = None) -> int:
         }
         for name in args.models:
             run_model(name, makers[name], report, device, card, budget, plan)
-    if not args.no_rices and budget.allows("rices", plan.rices_s):
-        report["rices"] = rices(device, *plan.rices)
     report["seconds"] = time.perf_counter() - budget.start
     table = markdown(report)
     print(table)
