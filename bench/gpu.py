@@ -536,6 +536,9 @@ def markdown(report: dict) -> str:
                 f"| {m['name']} | {r['shots']} | {r['prompt_tokens']:.0f} | {b['batch']} | {b['samples_s']:.2f} | "
                 f"{b['tokens_s']:.1f} | {gib(b['peak_bytes'])} | {largest} | {r['prefill_tokens_s']:.0f} | "
                 f"{ms(r['prefill_s'])} ({ms(r.get('prefill_floor_s'))}) | {ms(r['step_s'])} ({ms(r.get('step_floor_s'))}) |")
+    lines.append("(samples/s and tokens/s: whole generate calls, images encoded cold; prefill: a one-new-token "
+                 "generation, images cached; decode step: 20 forced tokens less the prefill, / 19; floors in "
+                 "brackets: 2 x matmul weights x prompt tokens / peak FLOP/s, weight bytes / bandwidth)")
     lines += ["", "| model | params | decode weights GiB | bf16 vs fp32: ids agree | max abs log-prob diff | "
               "bf16 repeatable |", "|---|---:|---:|---:|---:|---|"]
     for m in report["models"]:
@@ -620,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     transformers.logging.set_verbosity_error()
     card = detect_card(device, args.bandwidth, args.flops)
     budget = Budget(args.budget)
-    report = {"precision": "bf16", "torch": torch.__version__, "tiny": args.tiny, "card": card, "models": [],
+    report = {"precision": "bf16", "torch": torch.__version__, "fp32_matmul": torch.get_float32_matmul_precision(), "tiny": args.tiny, "card": card, "models": [],
               "pending": dict(PENDING), "skipped": budget.skipped}
     print(f"device check: {card['device_name']}, budget {args.budget:.0f} s{' (tiny shapes)' if args.tiny else ''}",
           flush=True)

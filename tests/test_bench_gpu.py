@@ -87,3 +87,25 @@ def test_budget_skips_a_section_that_does_not_fit(gpu, capsys):
     assert not budget.allows("of-9b build", 60.0)
     assert budget.skipped == ["of-9b build"]
     assert "skipped of-9b build: time guard" in capsys.readouterr().out
+
+
+def test_a_gpu_report_reads_as_the_readme_table(gpu):
+    """What only a GPU run fills in: peak memory, the floors, a batch search that ran out of memory."""
+    run = lambda batch, seconds: {"batch": batch, "seconds": seconds, "samples_s": batch / seconds,  # noqa: E731
+                                  "tokens_s": 20 * batch / seconds, "peak_bytes": (20 + batch) * 2**30}
+    report = {
+        "precision": "bf16", "torch": "2.x", "tiny": False, "pending": {}, "skipped": ["idefics2-8b 32-shot throughput"],
+        "card": {"device_name": "NVIDIA H100 80GB HBM3", "card": "H100 SXM", "bandwidth": 3.35e12, "flops": 989e12,
+                 "figures": "table"},
+        "models": [{"name": "of-9b", "params": 8.131e9, "decode_bytes": 15.5e9,
+                    "agreement": {"prompts": 4, "ids_agree": 3, "max_logprob_diff": 0.42, "bf16_repeatable": True},
+                    "throughput": [{"shots": 32, "prompt_tokens": 557.0, "base": run(8, 4.0), "prefill_s": 0.25,
+                                    "prefill_tokens_s": 17824.0, "prefill_floor_s": 0.0683, "step_s": 0.03,
+                                    "step_floor_s": 0.00463, "oom_at": 256, "largest": run(128, 20.0)}]}],
+    }
+    table = gpu.markdown(report)
+    assert "NVIDIA H100 80GB HBM3 (H100 SXM: 3.35 TB/s, 989 TFLOP/s bf16; figures: table)" in table
+    assert ("| of-9b | 32 | 557 | 8 | 2.00 | 40.0 | 28 | 128 (OOM at 256) | 6.40 | 128.0 | 148 | 17824 | "
+            "250.0 (68.3) | 30.0 (4.6) |") in table
+    assert "| of-9b | 8.13B | 14.4 | 3/4 | 0.42 | yes |" in table
+    assert "skipped by the time guard: idefics2-8b 32-shot throughput" in table
