@@ -80,7 +80,7 @@ TIE = 1e-5  # cosine similarities closer than this are a tie: exact searches may
 # name pattern (lower case, first match wins) -> card, memory bandwidth (bytes/s), peak dense bf16 FLOP/s
 # (vendor datasheet figures; dense, not the 2:4-sparse ones the datasheets also print)
 CARDS = [
-    ("h100 nvl", "H100 NVL", 3.9e12, 835e12),
+    ("h100 nvl", "H100 NVL", 3.9e12, 835e12),  # H100 PCIe / NVL FLOP/s: half the datasheets' sparse figures
     ("h100 pcie", "H100 PCIe", 2.0e12, 756e12),
     ("h100", "H100 SXM", 3.35e12, 989e12),
     ("h200", "H200", 4.8e12, 989e12),
@@ -562,36 +562,46 @@ def markdown(report: dict) -> str:
 
 
 # ---- main ----------------------------------------------------------------------------------------------------
+def attempt(label: str, work: Callable, device: str, budget: Budget, recover: Callable | None = None):
+    """``work()``, or None when the device runs out of memory: the section is listed as skipped, the rest runs."""
+    try:
+        return work()
+    except (torch.OutOfMemoryError, RuntimeError) as e:
+        if not out_of_memory(e):
+            raise
+    budget.skipped.append(f"{label} (out of memory)")
+    print(f"  {label}: out of memory", flush=True)
+    if recover:
+        recover()
+    reset_peak(device)
+    return None
+
+
 def run_model(name: str, make: Callable[[], Bench], report: dict, device: str, card: dict, budget: Budget,
               plan: Plan) -> None:
     if not budget.allows(f"{name} build", plan.build_s):
         return
     seconds, bench = timed(device, make)
-    entry = {"name": name, "build_s": seconds, "params": bench.params, "decode_bytes": bench.decode_bytes}
+    entry = {"name": name, "build_s": seconds, "params": bench.params, "decode_bytes": bench.decode_bytes,
+             "throughput": []}
     report["models"].append(entry)
     print(f"  {name}: built in {seconds:.1f} s, {bench.params / 1e9:.3g}B parameters", flush=True)
-    try:
-        warm = bench.workload(1, 4)
-        bench.adapter.generate_ids(warm, replace(SETTINGS, max_new_tokens=2))  # kernels, allocator
-        if budget.allows(f"{name} agreement", plan.agreement_s):
-            entry["agreement"] = agreement(bench, device, plan)
-            print(f"  {name} agreement: {entry['agreement']}", flush=True)
-        entry["throughput"] = []
-        for shots in plan.shots:
-            if not budget.allows(f"{name} {shots}-shot throughput", plan.throughput_s):
-                continue
-            try:
-                entry["throughput"].append(throughput(bench, device, card, shots, budget, plan))
-            except (torch.OutOfMemoryError, RuntimeError) as e:
-                if not out_of_memory(e):
-                    raise
-                budget.skipped.append(f"{name} {shots}-shot throughput (out of memory at batch {plan.batch})")
-                print(f"  {name} {shots} shots: out of memory at batch {plan.batch}", flush=True)
-                continue
-            print(f"  {name} {shots} shots: {json.dumps(entry['throughput'][-1])}", flush=True)
-    finally:
-        del bench
-        reset_peak(device)
+    warm = bench.workload(1, 4)
+    bench.adapter.generate_ids(warm, replace(SETTINGS, max_new_tokens=2))  # kernels, allocator
+    if budget.allows(f"{name} agreement", plan.agreement_s):
+        # fp32 needs twice bf16's memory: where it does not fit, the weights go back to bf16
+        result = attempt(f"{name} agreement", lambda: agreement(bench, device, plan), device, budget,
+                         recover=lambda: bench.to(torch.bfloat16))
+        if result:
+            entry["agreement"] = result
+            print(f"  {name} agreement: {result}", flush=True)
+    for shots in plan.shots:
+        if budget.allows(f"{name} {shots}-shot throughput", plan.throughput_s):
+            row = attempt(f"{name} {shots}-shot throughput at batch {plan.batch}",
+                          lambda shots=shots: throughput(bench, device, card, shots, budget, plan), device, budget)
+            if row:
+                entry["throughput"].append(row)
+                print(f"  {name} {shots} shots: {json.dumps(row)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -638,6 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for name in args.models:
             run_model(name, makers[name], report, device, card, budget, plan)
+            reset_peak(device)  # the model is gone with run_model's frame: its memory goes back before the next
     report["seconds"] = time.perf_counter() - budget.start
     table = markdown(report)
     print(table)

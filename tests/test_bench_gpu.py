@@ -109,3 +109,20 @@ def test_a_gpu_report_reads_as_the_readme_table(gpu):
             "250.0 (68.3) | 30.0 (4.6) |") in table
     assert "| of-9b | 8.13B | 14.4 | 3/4 | 0.42 | yes |" in table
     assert "skipped by the time guard: idefics2-8b 32-shot throughput" in table
+
+
+def test_out_of_memory_skips_a_section_and_recovers(gpu):
+    budget, recovered = gpu.Budget(10.0), []
+
+    def too_big():
+        raise gpu.torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 40.00 GiB")
+
+    assert gpu.attempt("of-9b agreement", too_big, "cpu", budget, recover=lambda: recovered.append(1)) is None
+    assert budget.skipped == ["of-9b agreement (out of memory)"] and recovered == [1]
+    assert gpu.attempt("fits", lambda: {"ok": 1}, "cpu", budget) == {"ok": 1}
+
+    def broken():
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # only running out of memory is survived
+        gpu.attempt("broken", broken, "cpu", budget)
