@@ -523,9 +523,9 @@ def markdown(report: dict) -> str:
     fl = f"{card['flops'] / 1e12:.0f} TFLOP/s bf16" if card["flops"] else "unknown peak FLOP/s"
     lines = [f"Device: {card['device_name']} ({card['card'] or 'not in the table'}: {bw}, {fl}; figures: "
              f"{card['figures']}); {report['precision']}; torch {report['torch']}", "",
-             "| model | shots | prompt tok | batch | samples/s | tokens/s | peak GiB | largest batch | samples/s | "
-             "tokens/s | peak GiB | prefill tok/s | prefill ms (floor) | decode step ms (floor) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| model | shots | prompt tok | new tok | batch | samples/s | tokens/s | peak GiB | largest batch | "
+             "samples/s | tokens/s | peak GiB | prefill tok/s | prefill ms (floor) | decode step ms (floor) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in report["models"]:
         for r in m.get("throughput", []):
             b, big = r["base"], r["largest"]
@@ -533,10 +533,13 @@ def markdown(report: dict) -> str:
             largest = (f"{big['batch']}{why} | {big['samples_s']:.2f} | {big['tokens_s']:.1f} | {gib(big['peak_bytes'])}"
                        if big else f"-{why} | - | - | -")
             lines.append(
-                f"| {m['name']} | {r['shots']} | {r['prompt_tokens']:.0f} | {b['batch']} | {b['samples_s']:.2f} | "
+                f"| {m['name']} | {r['shots']} | {r['prompt_tokens']:.0f} | {b['tokens_s'] / b['samples_s']:.1f} | "
+                f"{b['batch']} | {b['samples_s']:.2f} | "
                 f"{b['tokens_s']:.1f} | {gib(b['peak_bytes'])} | {largest} | {r['prefill_tokens_s']:.0f} | "
                 f"{ms(r['prefill_s'])} ({ms(r.get('prefill_floor_s'))}) | {ms(r['step_s'])} ({ms(r.get('step_floor_s'))}) |")
-    lines.append("(samples/s and tokens/s: whole generate calls, images encoded cold; prefill: a one-new-token "
+    lines.append("(new tok: mean new tokens per answer (random weights seldom stop early: real captions are "
+                 "shorter, so samples/s is a lower bound); samples/s and tokens/s: whole generate calls, images "
+                 "encoded cold; prefill: a one-new-token "
                  "generation, images cached; decode step: 20 forced tokens less the prefill, / 19; floors in "
                  "brackets: 2 x matmul weights x prompt tokens / peak FLOP/s, weight bytes / bandwidth)")
     lines += ["", "| model | params | decode weights GiB | bf16 vs fp32: ids agree | max abs log-prob diff | "
