@@ -537,8 +537,8 @@ def markdown(report: dict) -> str:
                 f"{b['batch']} | {b['samples_s']:.2f} | "
                 f"{b['tokens_s']:.1f} | {gib(b['peak_bytes'])} | {largest} | {r['prefill_tokens_s']:.0f} | "
                 f"{ms(r['prefill_s'])} ({ms(r.get('prefill_floor_s'))}) | {ms(r['step_s'])} ({ms(r.get('step_floor_s'))}) |")
-    lines.append("(new tok: mean new tokens per answer, which with random weights is not a real caption's length "
-                 "(about 10): samples/s scales with it, tokens/s much less; samples/s and tokens/s: whole generate "
+    lines.append("(new tok: mean new tokens per answer, which with random weights is not a real caption's length: "
+                 "samples/s scales with it, tokens/s much less; samples/s and tokens/s: whole generate "
                  "calls, images encoded cold; prefill: a one-new-token "
                  "generation, images cached; decode step: 20 forced tokens less the prefill, / 19; floors in "
                  "brackets: 2 x matmul weights x prompt tokens / peak FLOP/s, weight bytes / bandwidth)")
