@@ -368,8 +368,7 @@ class Bench:
         self.params = sum(p.numel() for p in self.model.parameters())
 
     def clear_images(self) -> None:
-        cache = getattr(self.adapter, "latent_cache", None) or self.adapter.features
-        cache.clear()
+        (self.adapter.latent_cache if hasattr(self.adapter, "latent_cache") else self.adapter.features).clear()
 
     def prompt_tokens(self, prompts: list[Prompt]) -> int:
         """Real (unpadded) prompt tokens, as the adapter tokenises them (images' tokens included)."""
@@ -636,8 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     transformers.logging.set_verbosity_error()
     card = detect_card(device, args.bandwidth, args.flops)
     budget = Budget(args.budget)
-    report = {"precision": "bf16", "torch": torch.__version__, "fp32_matmul": torch.get_float32_matmul_precision(), "tiny": args.tiny, "card": card, "models": [],
-              "pending": dict(PENDING), "skipped": budget.skipped}
+    report = {"precision": "bf16", "torch": torch.__version__, "fp32_matmul": torch.get_float32_matmul_precision(),
+              "tiny": args.tiny, "card": card, "models": [], "pending": dict(PENDING), "skipped": budget.skipped}
     print(f"device check: {card['device_name']}, budget {args.budget:.0f} s{' (tiny shapes)' if args.tiny else ''}",
           flush=True)
     if not args.no_rices and budget.allows("rices", plan.rices_s):  # first: small, and no model holds the GPU
