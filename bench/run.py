@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# arguments a script needs here: the device check's full shapes need a GPU and minutes, so `make bench` runs
+# its CPU mode (the same code at tiny sizes); on a GPU run `python bench/gpu.py --out results/gpu/<card>.json`
+ARGS = {"gpu.py": ["--tiny"]}
 
 
 def main() -> int:
@@ -14,7 +17,7 @@ def main() -> int:
     failed = []
     for script in scripts:
         print(f"\n=== {script.name} ===", flush=True)
-        if subprocess.run([sys.executable, str(script)], cwd=HERE.parent).returncode != 0:
+        if subprocess.run([sys.executable, str(script), *ARGS.get(script.name, [])], cwd=HERE.parent).returncode != 0:
             failed.append(script.name)
     if failed:
         print(f"failed: {', '.join(failed)}")
