@@ -74,7 +74,9 @@ def subsample(items: Sequence[Sample], n: int | None) -> list[Sample]:
 def prompt_record(prompt: list) -> list[dict]:
     """The prompt as the model-agnostic chunks it was built from (image key or null, text), demonstrations
     in prompt order then the query: what the report shows, without the data files or the model's format."""
-    return [{"image": c.image.key if c.image is not None else None, "text": c.text} for c in prompt]
+    from flamingo_eval.prompt import chunk_records
+
+    return chunk_records(prompt)
 
 
 def data_paths_record(td: TaskData) -> dict[str, str]:

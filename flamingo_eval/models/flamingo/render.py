@@ -1,4 +1,4 @@
-"""How OpenFlamingo sees a Prompt: ``<image>`` + text per chunk, ``<|endofchunk|>`` + separator between chunks."""
+"""How OpenFlamingo sees a Prompt: one ``<image>`` per image of a chunk, then its text, ``<|endofchunk|>`` + separator between chunks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def render(prompt: list[Chunk]) -> str:
     sep = separator_of(prompt)
     parts = []
     for i, chunk in enumerate(prompt):
-        parts.append((IMAGE_TOKEN if chunk.image is not None else "") + chunk.text)
+        parts.append(IMAGE_TOKEN * len(chunk.images) + chunk.text)
         if i < len(prompt) - 1:
             parts.append(END_OF_CHUNK + sep)
     return "".join(parts)
