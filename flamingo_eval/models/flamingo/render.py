@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flamingo_eval.prompt import Chunk, separator_of
+from flamingo_eval.prompt import Chunk, instruction_of, separator_of
 
 IMAGE_TOKEN = "<image>"
 END_OF_CHUNK = "<|endofchunk|>"
@@ -10,7 +10,7 @@ END_OF_CHUNK = "<|endofchunk|>"
 
 def render(prompt: list[Chunk]) -> str:
     sep = separator_of(prompt)
-    parts = []
+    parts = [instruction_of(prompt)]
     for i, chunk in enumerate(prompt):
         parts.append(IMAGE_TOKEN * len(chunk.images) + chunk.text)
         if i < len(prompt) - 1:
