@@ -1,7 +1,7 @@
 """VL-ICL Bench's image-to-text files (``<data-root>/vlicl/<task>/{query,support}.json``).
 
 Each file is a JSON list of records; a record's ``image`` is a list of paths relative to ``vlicl/`` (two
-for the interleaved and matching tasks), with its ``question`` and ``answer``. Options: ``records`` (data
+for the interleaved and matching tasks), with its ``question`` and ``answer``. Options: ``annotations`` (data
 key of the JSON), ``images`` (data key of the ``vlicl/`` folder) and ``items``, which says what an item is:
 
 - ``records``: each record (ids ``0, 1, ...`` in file order). Operator induction's support answers are
@@ -22,7 +22,7 @@ from flamingo_eval.data.jsonio import field, load_json
 from flamingo_eval.data.reader import ReadContext, Rows
 from flamingo_eval.errors import ConfigError, DataError
 
-OPTIONS = ("records", "images", "items")
+OPTIONS = ("annotations", "images", "items")
 ITEMS = ("records", "pairs", "class_support")
 OPERATOR_INDEX = {"+": 0, "-": 1, "x": 2}  # VL-ICL's order of the three results
 OPEN_MI_QUESTION = "This is a"
@@ -72,11 +72,11 @@ def _add(rows: Rows, sample_id: str, image_dir: str, record: dict, path: Path, w
 
 def sources(ctx: ReadContext) -> list[str]:
     ctx.check_options(OPTIONS)
-    return [ctx.data_key("records")]
+    return [ctx.data_key("annotations")]
 
 
 def read(ctx: ReadContext) -> Rows:
-    path = ctx.path("records")
+    path = ctx.path("annotations")
     image_dir = ctx.data_key("images")
     items = ctx.option("items", "records")
     if items not in ITEMS:

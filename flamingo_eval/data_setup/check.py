@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from flamingo_eval.data_setup import catalogue
-from flamingo_eval.data_setup.catalogue import ANNOTATIONS, expected_items
+from flamingo_eval.data_setup.catalogue import ANNOTATIONS, OTHER_ANNOTATIONS, expected_items
 from flamingo_eval.data_setup.needs import Need, task_needs
 from flamingo_eval.errors import DataError
 from flamingo_eval.task import TaskSpec
@@ -38,21 +38,24 @@ def _size(path: Path) -> str:
 
 def _instructions(task: TaskSpec, needs: list[Need]) -> str:
     """The instructions of the task's licence-gated or request-form data, if it has any."""
-    return next((catalogue.IMAGES[n.default].instructions for n in needs
-                 if n.folder and n.default in catalogue.IMAGES and catalogue.IMAGES[n.default].instructions), "")
+    sources = [catalogue.image_source(task.name, n.default) for n in needs if n.folder]
+    return next((s.instructions for s in sources if s is not None and s.instructions and not s.hub_zips), "")
 
 
 def _file_fix(task: TaskSpec, need: Need, needs: list[Need], root: Path) -> str:
-    if any(c in ANNOTATIONS for c in need.candidates):
+    if any(c in ANNOTATIONS or c in OTHER_ANNOTATIONS for c in need.candidates):
         return f"flamingo-eval data fetch {task.name} --data-root {root}"
     return _instructions(task, needs) or f"point to it with --data {need.key}=PATH"
 
 
 def _image_fix(task: TaskSpec, folder: str, root: Path, partial: bool = False) -> str:
     """The command that fills the folder (``--force`` unpacks the archive again over an incomplete one)."""
-    source = catalogue.IMAGES.get(folder)
+    source = catalogue.image_source(task.name, folder)
     if source is None:
         return f"put the images under {root / folder}"
+    if source.hub_zips:
+        force = " --force" if partial else ""
+        return f"flamingo-eval data fetch {task.name} --images{force} --data-root {root}  ({source.size})"
     if source.url is None:
         return source.instructions
     force = " --force" if partial else ""

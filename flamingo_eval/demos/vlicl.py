@@ -73,9 +73,9 @@ class VliclSelector:
         self.sequence = list(block["shots"]) + sorted(set(shots) - set(block["shots"]))
         self.images_key = task.eval.options["images"]
         self.images_dir = paths[self.images_key]
-        self.query_path = paths[task.eval.options["records"]]
+        self.query_path = paths[task.eval.options["annotations"]]
         self.queries = load_records(self.query_path)
-        self.support_path = paths[task.demo.options["records"]]
+        self.support_path = paths[task.demo.options["annotations"]]
         self.support = [] if self.dataset == "open_mi" else load_records(self.support_path)
         for n in shots:
             self.check(n)
