@@ -98,8 +98,9 @@ class VliclSelector:
 
     def _sample(self, sample_id: str, record: dict, where: str, answer: str | None = None,
                 question: str | None = None) -> Sample:
-        images = [self._image(p) for p in image_paths(record, self.support_path, where)]
-        text = answer if answer is not None else answer_texts(record, self.support_path, where)[0]
+        source = self.query_path if self.dataset == "open_mi" else self.support_path
+        images = [self._image(p) for p in image_paths(record, source, where)]
+        text = answer if answer is not None else answer_texts(record, source, where)[0]
         q = question if question is not None else str(record.get("question", ""))
         return Sample(id=sample_id, image=images[0], question=q, answers=(text,), more_images=tuple(images[1:]))
 
