@@ -60,7 +60,7 @@ def test_annotation_files_come_from_their_official_sources(tmp_path, offline_sou
     out = capsys.readouterr().out
     assert "https://nocaps.s3.amazonaws.com/nocaps_val_4500_captions.json" in out
     assert "huggingface.co/datasets/ys-zong/VL-ICL clevr/query.json" in out
-    assert "coco_url" in out  # NoCaps has no image archive: instructions
+    assert "nocaps/validation/ absent: 4,500 Open Images validation images, no archive (CC BY 2.0 (Open Images)); --images downloads them" in out
     assert "clevr/support.zip, clevr/query.zip of ys-zong/VL-ICL" in out
 
 
@@ -84,3 +84,28 @@ def test_check_names_a_missing_second_image_of_a_pair(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1 of" in out and second.name in out
     assert "fix: flamingo-eval data fetch vlicl_matching_mi --images --force" in out
+
+
+def test_nocaps_images_are_fetched_one_by_one_from_their_listed_urls(tmp_path, monkeypatch):
+    from flamingo_eval.data_setup.catalogue import image_source
+
+    root = tmp_path / "data"
+    listing = root / "nocaps/nocaps_val_4500_captions.json"
+    listing.parent.mkdir(parents=True)
+    shutil.copyfile(FIXTURES / "nocaps/nocaps_val_4500_captions.json", listing)
+    urls = []
+
+    def download(url, dest, expected_bytes=None, progress=True):
+        urls.append(url)
+        shutil.copyfile(FIXTURES / "nocaps/validation" / Path(url).name, dest)
+        return dest
+
+    monkeypatch.setattr(images_module, "download", download)
+    source = image_source("nocaps", "nocaps/validation")
+    (root / "nocaps/validation").mkdir()
+    first = sorted((FIXTURES / "nocaps/validation").iterdir())[0]
+    shutil.copyfile(first, root / "nocaps/validation" / first.name)  # an interrupted fetch left one
+    line = images_module.fetch_images(source, root, progress=False)
+    assert "5 images (1 already there)" in line and len(urls) == 5
+    assert sorted(p.name for p in (root / "nocaps/validation").iterdir()) == \
+        sorted(p.name for p in (FIXTURES / "nocaps/validation").iterdir())

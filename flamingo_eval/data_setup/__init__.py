@@ -32,8 +32,8 @@ def _image_line(root: Path, need: Need, task: str = "") -> str:
     state = "present" if _folder_present(root, need, task) else "absent"
     if source is None:
         return f"  images   {need.default}/ {state}: no known source; put the images there"
-    if source.hub_zips:
-        hint = "" if state == "present" else "; --images downloads and unpacks them"
+    if source.hub_zips or source.listed_in:
+        hint = "" if state == "present" else "; --images downloads them"
         return f"  images   {source.folder}/ {state}: {source.size} ({source.licence}){hint}"
     if source.url is None:
         return f"  images   {need.default}/ {state} ({source.size}): {source.instructions}"
@@ -57,7 +57,8 @@ def fetch_command(names: list[str], data_root: str | os.PathLike, source: str | 
         for need in (n for n in needs[task.name] if n.folder):
             src = catalogue.image_source(task.name, need.default)
             wanted = force or not _folder_present(root, need, task.name)  # --force re-unpacks an incomplete folder
-            if images and src is not None and (src.url or src.hub_zips) and src.folder not in done and wanted:
+            if images and src is not None and (src.url or src.hub_zips or src.listed_in) and src.folder not in done \
+                    and wanted:
                 print(fetch_images(src, root, progress), flush=True)
                 done.add(src.folder)
             print(_image_line(root, need, task.name))

@@ -56,6 +56,7 @@ class ImageSource:
     holds: str = ""  # the sub-folder the images are in, where not the folder itself (HatefulMemes' img/)
     hub_repo: str | None = None  # a Hugging Face dataset whose zips ``hub_zips`` unpack into the folder (VL-ICL)
     hub_zips: tuple[str, ...] = ()
+    listed_in: str | None = None  # a COCO-format file whose images[] give each image's URL (NoCaps' coco_url)
 
 
 _COCO = "images.cocodataset.org/zips"
@@ -105,9 +106,9 @@ _VLICL_NOTE = (f"`flamingo-eval data fetch <vlicl task> --images` unpacks that t
 IMAGES.update({
     "nocaps/validation": ImageSource(
         "nocaps/validation", "4,500 Open Images validation images, no archive", licence="CC BY 2.0 (Open Images)",
-        instructions="NoCaps publishes no image archive: download each image's coco_url listed in "
-                     "nocaps/nocaps_val_4500_captions.json to nocaps/validation/<file_name> (the Hugging Face dataset "
-                     "HuggingFaceM4/NoCaps holds the same images)"),
+        instructions="NoCaps publishes no image archive: each image's coco_url in nocaps/nocaps_val_4500_captions.json "
+                     "goes to nocaps/validation/<file_name> (--images downloads them one by one)",
+        listed_in="nocaps/nocaps_val_4500_captions.json"),
     "vlicl": ImageSource("vlicl", "about 1.5 GB for the six image-to-text tasks (TextOCR 1.05 GB)",
                          licence="MIT", instructions=_VLICL_NOTE, hub_repo=VLICL_REPO),
 })

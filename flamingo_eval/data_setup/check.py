@@ -39,7 +39,8 @@ def _size(path: Path) -> str:
 def _instructions(task: TaskSpec, needs: list[Need]) -> str:
     """The instructions of the task's licence-gated or request-form data, if it has any."""
     sources = [catalogue.image_source(task.name, n.default) for n in needs if n.folder]
-    return next((s.instructions for s in sources if s is not None and s.instructions and not s.hub_zips), "")
+    return next((s.instructions for s in sources
+                 if s is not None and s.instructions and not (s.hub_zips or s.listed_in)), "")
 
 
 def _file_fix(task: TaskSpec, need: Need, needs: list[Need], root: Path) -> str:
@@ -53,7 +54,7 @@ def _image_fix(task: TaskSpec, folder: str, root: Path, partial: bool = False) -
     source = catalogue.image_source(task.name, folder)
     if source is None:
         return f"put the images under {root / folder}"
-    if source.hub_zips:
+    if source.hub_zips or source.listed_in:
         force = " --force" if partial else ""
         return f"flamingo-eval data fetch {task.name} --images{force} --data-root {root}  ({source.size})"
     if source.url is None:
