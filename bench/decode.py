@@ -220,7 +220,7 @@ def run_reference(python: str, root: Path, prompts: list[Prompt], batch: int, ev
         "cross_attn_every_n_layers": every,
         "batch_size": batch,
         "settings": SETTINGS.to_dict(),
-        "prompts": [{"text": render(p), "images": [c.image.path for c in p if c.image is not None]} for p in prompts],
+        "prompts": [{"text": render(p), "images": [im.path for c in p for im in c.images]} for p in prompts],
         "threads": torch.get_num_threads(),
     }
     (root / "job.json").write_text(json.dumps(job))

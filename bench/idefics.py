@@ -343,10 +343,10 @@ class Transformers:
         ``text=`` the <image> strings with ``images=`` per prompt."""
         start = time.perf_counter()
         if self.family == "idefics":
-            items = [idefics_items(p, [c.image.load() for c in p if c.image is not None]) for p in prompts]
+            items = [idefics_items(p, [im.load() for im in p.images()]) for p in prompts]
             out = self.processor(text=items, padding="longest", return_tensors="pt")
         else:
-            images = [[c.image.load() for c in p if c.image is not None] for p in prompts]
+            images = [[im.load() for im in p.images()] for p in prompts]
             out = self.processor(text=[image_text(p) for p in prompts], images=images, padding=True, return_tensors="pt")
         self.processor_seconds += time.perf_counter() - start
         self.prompt_tokens += int(out["attention_mask"].sum())

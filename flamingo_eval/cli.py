@@ -66,8 +66,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     seeds = args.seeds or [42 + i for i in range(args.trials or 1)]
     if any(s < 0 for s in args.shots):
         raise UserError("--shots must be non-negative")
+    from flamingo_eval.demos.vlicl import with_description
+
     config = RunConfig(
-        model=args.model, tasks=args.task, shots=args.shots, seeds=seeds, rices=args.rices,
+        model=args.model, tasks=with_description(args.task, args.task_description), shots=args.shots, seeds=seeds, rices=args.rices,
         **_rices_encoder(args),
         num_samples=args.num_samples, batch_size=args.batch_size, device=args.device, precision=args.precision,
         device_map=args.device_map,
@@ -96,6 +98,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     task = load_task(args.task)
     out = score_file(task, args.predictions, args.data_root, parse_data_overrides(args.data), args.vqa_scorer)
     print(f"{out['task']} {out['metric']} {out['score']:.2f} (n={out['n']})")
+    for group, score in out.get("groups", {}).items():
+        print(f"  {group} {score:.2f}")
     if args.output:
         write_json_atomic(args.output, out)
     return 0
@@ -212,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vqa-scorer", default="official", choices=["official", "openflamingo"])
     p.add_argument("--query-set-size", type=int, default=2048, help="random demonstrations come from this many")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--task-description", default="nothing", choices=["nothing", "concise", "detailed"],
+                   help="VL-ICL tasks: the task description before the prompt (their :concise/:detailed variants)")
     add_data_args(p)
     p.set_defaults(func=cmd_run)
 

@@ -73,14 +73,16 @@ class Chunk:
 
 
 class Prompt(list):
-    """A list of Chunks plus the separator that follows each demonstration (e.g. a newline).
+    """A list of Chunks plus the separator that follows each demonstration (e.g. a newline) and the
+    ``instruction`` text that comes before everything (VL-ICL's task description line; empty elsewhere).
 
-    A plain ``list[Chunk]`` is accepted wherever a Prompt is; its separator is empty.
+    A plain ``list[Chunk]`` is accepted wherever a Prompt is; its separator and instruction are empty.
     """
 
-    def __init__(self, chunks: Iterable[Chunk] = (), separator: str = ""):
+    def __init__(self, chunks: Iterable[Chunk] = (), separator: str = "", instruction: str = ""):
         super().__init__(chunks)
         self.separator = separator
+        self.instruction = instruction
 
     def images(self) -> list[Image]:
         return [im for c in self for im in c.images]
@@ -88,3 +90,19 @@ class Prompt(list):
 
 def separator_of(prompt: list[Chunk]) -> str:
     return getattr(prompt, "separator", "")
+
+
+def instruction_of(prompt: list[Chunk]) -> str:
+    return getattr(prompt, "instruction", "")
+
+
+def chunk_records(prompt: list[Chunk]) -> list[dict]:
+    """The chunks as samples files record them: image key (or null) and text, plus ``images`` (every key in
+    order) only for a chunk with more than one image, so single-image records stay as they always were."""
+    out = []
+    for c in prompt:
+        record = {"image": c.image.key if c.image is not None else None, "text": c.text}
+        if c.more_images:
+            record["images"] = [im.key for im in c.images]
+        out.append(record)
+    return out

@@ -56,11 +56,13 @@ def demo_chunk(task: TaskSpec, demo: Sample, *, image: bool = True) -> Chunk:
     answer = demo_answer(task, demo)
     text = _fill(task, task.prompt.demo, demo, answer)
     ends_with_answer = task.prompt.demo.endswith("{answer}")
-    return Chunk(image=demo.image if image else None, text=text, answer=answer if ends_with_answer else None)
+    return Chunk(image=demo.image if image else None, text=text, answer=answer if ends_with_answer else None,
+                 more_images=demo.more_images if image else ())
 
 
 def build_prompt(task: TaskSpec, demos: Sequence[Sample], query: Sample, *, demo_images: bool = True) -> Prompt:
     """The interleaved prompt: one chunk per demonstration (in the given order), then the query."""
     chunks = [demo_chunk(task, d, image=demo_images) for d in demos]
-    chunks.append(Chunk(image=query.image, text=_fill(task, task.prompt.query, query, None)))
-    return Prompt(chunks, separator=task.prompt.separator)
+    chunks.append(Chunk(image=query.image, text=_fill(task, task.prompt.query, query, None),
+                        more_images=query.more_images))
+    return Prompt(chunks, separator=task.prompt.separator, instruction=task.prompt.instruction)

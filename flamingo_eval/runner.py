@@ -35,7 +35,7 @@ from flamingo_eval.results import (
     write_json_atomic,
     write_jsonl_atomic,
 )
-from flamingo_eval.scoring import check_environment, references_for, score_answers
+from flamingo_eval.scoring import check_environment, groups_for, references_for, score_answers
 from flamingo_eval.stack import stack_record
 from flamingo_eval.task import TaskSpec, load_task
 
@@ -74,7 +74,9 @@ def subsample(items: Sequence[Sample], n: int | None) -> list[Sample]:
 def prompt_record(prompt: list) -> list[dict]:
     """The prompt as the model-agnostic chunks it was built from (image key or null, text), demonstrations
     in prompt order then the query: what the report shows, without the data files or the model's format."""
-    return [{"image": c.image.key if c.image is not None else None, "text": c.text} for c in prompt]
+    from flamingo_eval.prompt import chunk_records
+
+    return chunk_records(prompt)
 
 
 def data_paths_record(td: TaskData) -> dict[str, str]:
@@ -103,6 +105,7 @@ class TaskData:
     eval_split: Sequence[Sample]
     items: list[Sample]
     references: dict[str, Any]
+    groups: dict[str, str] | None = None  # item id -> group scored apart (NoCaps' domains)
 
 
 def load_task_data(config: RunConfig, name: str) -> TaskData:
@@ -117,14 +120,20 @@ def load_task_data(config: RunConfig, name: str) -> TaskData:
     items = subsample(eval_split, config.num_samples)
     if not items:
         raise DataError(f"{task.name}: the evaluation split is empty")
+    from flamingo_eval.demos.vlicl import is_vlicl
     from flamingo_eval.prompt_builder import effective_shots
 
-    limit = len(pool) if config.rices else min(len(pool), config.query_set_size)
-    for shots in config.shots:
-        if effective_shots(shots) > limit:
-            raise DataError(f"{task.name}: {shots} shots need {effective_shots(shots)} demonstrations but the "
-                            f"demonstration pool holds {limit}")
-    return TaskData(task, paths, pool, eval_split, items, references_for(task, items, paths))
+    if is_vlicl(task):
+        if config.rices:
+            raise DataError(f"{task.name}: VL-ICL tasks draw demonstrations as VL-ICL does; --rices does not apply")
+    else:
+        limit = len(pool) if config.rices else min(len(pool), config.query_set_size)
+        for shots in config.shots:
+            if effective_shots(shots) > limit:
+                raise DataError(f"{task.name}: {shots} shots need {effective_shots(shots)} demonstrations but the "
+                                f"demonstration pool holds {limit}")
+    return TaskData(task, paths, pool, eval_split, items, references_for(task, items, paths),
+                    groups_for(task, items, paths))
 
 
 class Runner:
@@ -147,7 +156,12 @@ class Runner:
     # -- selection ---------------------------------------------------------------------------------------
 
     def selectors(self, td: TaskData) -> list[tuple[int, Any]]:
-        """(seed, selector) per trial. RICES is deterministic, so it runs one trial whatever the seeds."""
+        """(seed, selector) per trial. RICES is deterministic, so it runs one trial whatever the seeds. A VL-ICL
+        task's trial k replays VL-ICL's demonstration stream from seed k (its own seed 0 first)."""
+        from flamingo_eval.demos.vlicl import VliclSelector, is_vlicl
+
+        if is_vlicl(td.task):
+            return [(k, VliclSelector(td.task, td.paths, k, self.config.shots)) for k in range(len(self.config.seeds))]
         if self.config.rices:
             from flamingo_eval.demos.encoder import ClipEncoder
             from flamingo_eval.demos.rices import RicesSelector
@@ -167,7 +181,7 @@ class Runner:
     def _prompts(self, td: TaskData, selector, shots: int, batch: list[Sample]):
         from flamingo_eval.prompt_builder import build_prompt, effective_shots
 
-        k = effective_shots(shots)
+        k = shots if _is_vlicl(td.task) else effective_shots(shots)  # VL-ICL: no demonstrations at 0 shots
         out = []
         for item in batch:
             demos: list[Demo] = selector.select(item, k)
@@ -241,7 +255,7 @@ class Runner:
         kept = {i: r for i, r in records.items() if "skipped" not in r}
         answers = {i: r["answer"] for i, r in kept.items()}
         refs = {i: td.references[i] for i in kept}
-        result = score_answers(td.task, answers, refs, self.config.vqa_scorer)
+        result = score_answers(td.task, answers, refs, self.config.vqa_scorer, td.groups)
         rows = []
         for item in td.items:
             r = dict(records[item.id])
@@ -249,6 +263,8 @@ class Runner:
             r["score"] = result.per_item.get(item.id)
             rows.append(r)
         trial = {"score": result.score, "n": result.n, "skipped": len(records) - len(kept)}
+        if "groups" in result.details:
+            trial["groups"] = result.details["groups"]
         return trial, rows
 
     def submit_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> None:
@@ -289,8 +305,8 @@ class Runner:
             "task": {"name": td.task.name, "sha256": td.task.sha256, "metric": td.task.metric,
                      "kind": td.task.kind, "eval_split_size": len(td.eval_split), "pool_size": len(td.pool)},
             "shots": shots,
-            "demonstrations_per_prompt": 2 if shots == 0 else shots,
-            "zero_shot_text_only_demos": shots == 0,
+            "demonstrations_per_prompt": _demonstrations_per_prompt(td.task, shots),
+            "zero_shot_text_only_demos": shots == 0 and not _is_vlicl(td.task),
             "selection": selection,
             "seeds": [s for s, _ in trials],
             "trials": per_trial,
@@ -311,6 +327,8 @@ class Runner:
             "samples_file": f"{stem}.samples.jsonl",
             "data_paths": data_paths_record(td),
         }
+        if "groups" in per_trial[0]:  # each group's mean over the trials (NoCaps' domains)
+            result["groups"] = {g: sum(t["groups"][g] for t in per_trial) / len(per_trial) for g in per_trial[0]["groups"]}
         write_jsonl_atomic(self.out_dir / f"{stem}.samples.jsonl", samples)
         write_json_atomic(self.out_dir / f"{stem}.json", result)
         return result
@@ -329,6 +347,22 @@ class Runner:
                     _report(result, self.out_dir)
         self.world.barrier()
         return results
+
+
+def _is_vlicl(task: TaskSpec) -> bool:
+    from flamingo_eval.demos.vlicl import is_vlicl
+
+    return is_vlicl(task)
+
+
+def _demonstrations_per_prompt(task: TaskSpec, shots: int) -> int:
+    """OpenFlamingo's protocol shows two text-only demonstrations at 0 shots; VL-ICL's none (its 2-way and
+    pair tasks two per shot)."""
+    if _is_vlicl(task):
+        from flamingo_eval.demos.vlicl import demonstrations_per_prompt
+
+        return demonstrations_per_prompt(task, shots)
+    return 2 if shots == 0 else shots
 
 
 def _report(result: dict, out_dir: Path) -> None:

@@ -20,8 +20,9 @@ PREDICTION_FIELDS = {"caption": ("image_id", "caption"), "vqa": ("question_id", 
 
 
 def references_for(task: TaskSpec, items: Sequence[Sample], paths: dict[str, Path]) -> dict[str, Any]:
-    """What each item's answer is scored against: reference captions, the ten answers, or the label."""
-    if task.kind == "caption":
+    """What each item's answer is scored against: reference captions (the task's ``references`` file, else
+    the split's own captions), the ten answers, or the label."""
+    if task.kind == "caption" and task.references is not None:
         from flamingo_eval.data import load_caption_references
 
         ref_path = paths[task.references]
@@ -31,9 +32,24 @@ def references_for(task: TaskSpec, items: Sequence[Sample], paths: dict[str, Pat
             raise DataError(f"{ref_path}: no reference captions for {len(missing)} evaluation image(s), "
                             f"e.g. {', '.join(missing[:3])}")
         return {s.id: list(all_refs[s.id]) for s in items}
-    if task.kind == "vqa":
+    if task.kind in ("caption", "vqa"):
         return {s.id: list(s.answers) for s in items}
     return {s.id: s.label for s in items}
+
+
+def groups_for(task: TaskSpec, items: Sequence[Sample], paths: dict[str, Path]) -> dict[str, str] | None:
+    """Each item's group where the task scores groups apart (NoCaps' domains: ``groups: {file, field}``)."""
+    spec = task.raw.get("groups")
+    if spec is None:
+        return None
+    from flamingo_eval.data.references import load_image_groups
+
+    groups = load_image_groups(paths[spec["file"]], spec["field"])
+    missing = [s.id for s in items if s.id not in groups]
+    if missing:
+        raise DataError(f"{paths[spec['file']]}: no {spec['field']!r} for {len(missing)} evaluation image(s), "
+                        f"e.g. {', '.join(missing[:3])}")
+    return {s.id: groups[s.id] for s in items}
 
 
 def check_environment(task: TaskSpec) -> None:
@@ -52,11 +68,16 @@ def metric_options(task: TaskSpec, vqa_scorer: str = "official") -> dict[str, An
     return {"scorer": vqa_scorer} if task.metric == "vqa_accuracy" else {}
 
 
-def score_answers(task: TaskSpec, answers: dict[str, Any], references: dict[str, Any], vqa_scorer: str = "official"):
-    """The task's metric over final answers (a caption, an answer string, or P(positive option))."""
+def score_answers(task: TaskSpec, answers: dict[str, Any], references: dict[str, Any], vqa_scorer: str = "official",
+                  groups: dict[str, str] | None = None):
+    """The task's metric over final answers (a caption, an answer string, or P(positive option)); with
+    ``groups``, each group's score too (in ``details["groups"]``)."""
     from flamingo_eval.metrics import compute_metric
 
-    return compute_metric(task.metric, answers, references, **metric_options(task, vqa_scorer))
+    options = metric_options(task, vqa_scorer)
+    if groups is not None:
+        options["groups"] = {i: groups[i] for i in answers if i in groups}
+    return compute_metric(task.metric, answers, references, **options)
 
 
 def read_predictions(task: TaskSpec, path: Path) -> dict[str, Any]:
@@ -112,7 +133,11 @@ def score_file(task: TaskSpec, predictions_path: Path, data_root: str, overrides
     predictions = read_predictions(task, predictions_path)
     items = load_split(task, "eval", data_root, overrides)
     check_coverage(predictions, items, str(predictions_path))
-    refs = references_for(task, items, task.data_paths(data_root, overrides))
-    result = score_answers(task, predictions, refs, vqa_scorer)
-    return {"task": task.name, "metric": task.metric, "score": result.score, "n": result.n,
-            "per_item": result.per_item}
+    paths = task.data_paths(data_root, overrides)
+    refs = references_for(task, items, paths)
+    result = score_answers(task, predictions, refs, vqa_scorer, groups_for(task, items, paths))
+    out = {"task": task.name, "metric": task.metric, "score": result.score, "n": result.n,
+           "per_item": result.per_item}
+    if "groups" in result.details:
+        out["groups"] = result.details["groups"]
+    return out

@@ -43,11 +43,13 @@ class SplitSpec:
 
 @dataclass(frozen=True)
 class PromptSpec:
-    """``demo`` and ``query`` are str.format templates over {question}, {answer}, {text}."""
+    """``demo`` and ``query`` are str.format templates over {question}, {answer}, {text}; ``instruction`` is
+    text before the whole prompt (VL-ICL's task description and its newline)."""
 
     demo: str
     query: str
     separator: str = ""
+    instruction: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def parse_task(raw: dict[str, Any], source: str = "<memory>") -> TaskSpec:
         demo=_split(_require(raw, "demo", source), f"{source}: demo"),
         eval=_split(_require(raw, "eval", source), f"{source}: eval"),
         prompt=PromptSpec(demo=_require(p, "demo", source), query=_require(p, "query", source),
-                          separator=p.get("separator", "")),
+                          separator=p.get("separator", ""), instruction=p.get("instruction", "")),
         metric=_require(raw, "metric", source),
         postprocess=raw.get("postprocess", "none"),
         generation=generation,

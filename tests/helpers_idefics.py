@@ -396,11 +396,11 @@ def _pil(image):
 def processor_inputs(family: str, processor, prompts: Sequence) -> dict:
     """The processor's batch for harness prompts, left-padded, as tensors.
 
-    Idefics (v1): per prompt an item list, chunk by chunk the chunk's PIL image (if any) then its text, each
+    Idefics (v1): per prompt an item list, chunk by chunk the chunk's PIL images (if any) then its text, each
     demonstration's text followed by the separator (the query's text without), passed as ``text=[items,
     ...]`` (the v1 processor takes interleaved lists through ``text``; a positional list would go to
     ``images``). ``add_end_of_utterance_token=False`` pins what the 5.25 default already does.
-    Idefics2/3: per prompt the string joining, chunk by chunk, ``<image>`` (if the chunk has one) and the
+    Idefics2/3: per prompt the string joining, chunk by chunk, one ``<image>`` per image of the chunk and the
     text (+ separator after a demonstration), with ``images=[[PIL images of that prompt], ...]``, or
     ``images=None`` when no prompt in the batch has an image. Never adds ``<end_of_utterance>`` or EOS.
     """
@@ -412,8 +412,7 @@ def processor_inputs(family: str, processor, prompts: Sequence) -> dict:
         for prompt in prompts:
             sep, items = separator_of(prompt), []
             for i, chunk in enumerate(prompt):
-                if chunk.image is not None:
-                    items.append(_pil(chunk.image))
+                items.extend(_pil(im) for im in chunk.images)
                 items.append(chunk.text + (sep if i < len(prompt) - 1 else ""))
             batch.append(items)
         return dict(processor(text=batch, padding="longest", add_end_of_utterance_token=False,
@@ -424,9 +423,9 @@ def processor_inputs(family: str, processor, prompts: Sequence) -> dict:
     for prompt in prompts:
         sep, parts, pils = separator_of(prompt), [], []
         for i, chunk in enumerate(prompt):
-            if chunk.image is not None:
+            for im in chunk.images:
                 parts.append(IMAGE)
-                pils.append(_pil(chunk.image))
+                pils.append(_pil(im))
             parts.append(chunk.text + (sep if i < len(prompt) - 1 else ""))
         texts.append("".join(parts))
         images.append(pils)

@@ -70,9 +70,25 @@ def test_generation_stops_at_the_end_of_a_demonstration(adapter):
 
 def test_render_shows_every_image(adapter):
     ours, _ = adapter
-    for prompt in batch():
-        n = sum(c.image is not None for c in prompt)
+    for prompt in batch() + [two_image_prompt()]:
+        n = sum(len(c.images) for c in prompt)
         assert ours.render(prompt).count("<image>") == n
+
+
+def two_image_prompt() -> Prompt:
+    """VL-ICL's interleaved operator induction: two images before each demonstration's text and the query's."""
+    im = [tiny_image(i, (32 + 4 * i, 32)) for i in range(4)]
+    return Prompt([Chunk(im[0], "What is the result?\nAnswer: 7", answer="7", more_images=(im[1],)),
+                   Chunk(im[2], "What is the result?\nAnswer:", more_images=(im[3],))])
+
+
+def test_a_chunk_with_two_images_is_scored_as_the_plain_forward_sees_it(adapter):
+    ours, plain = adapter
+    prompt = two_image_prompt()
+    got = ours.rank([prompt], ["yes", "two dogs"])[0]
+    assert got == pytest.approx([plain(prompt, o) for o in ["yes", "two dogs"]], abs=1e-4)
+    settings = GenerationSettings(num_beams=1, max_new_tokens=4)
+    assert ours.generate([prompt, batch()[0]], settings)[0] == ours.generate([prompt], settings)[0]
 
 
 def test_a_prompt_longer_than_the_context_is_one_clear_line(adapter):

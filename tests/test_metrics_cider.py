@@ -122,3 +122,21 @@ def test_items_need_reference_captions():
 def test_ids_must_match():
     with pytest.raises(UserError, match=r"1 predictions have no reference \('2'\)"):
         compute_metric("cider", {"1": "a", "2": "b"}, {"1": ["a"]})
+
+
+def test_each_group_is_scored_over_its_own_items_alone(result):
+    """NoCaps' in-/near-/out-domain scores: CIDEr-D of each domain's images with that domain's document
+    frequencies, as pycocoevalcap gives over that subset; the overall score is unchanged."""
+    from pycocoevalcap.cider.cider import Cider
+
+    groups = {"391895": "in-domain", "522418": "out-domain", "184613": "in-domain", "318219": "out-domain"}
+    grouped = compute_metric("cider", PREDICTIONS, REFERENCES, groups=groups)
+    assert grouped.score == pytest.approx(result.score, rel=1e-12)
+    for name in ("in-domain", "out-domain"):
+        ids = [i for i in TOKENIZED_PREDICTIONS if groups[i] == name]
+        alone, _ = Cider().compute_score({i: TOKENIZED_REFERENCES[i] for i in ids},
+                                         {i: [TOKENIZED_PREDICTIONS[i]] for i in ids})
+        assert grouped.details["groups"][name] == pytest.approx(100 * alone, rel=1e-12)
+    assert list(grouped.details["groups"]) == ["in-domain", "out-domain"]
+    with pytest.raises(DataError, match="have no group"):
+        compute_metric("cider", PREDICTIONS, REFERENCES, groups={"391895": "in-domain"})

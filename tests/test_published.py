@@ -73,8 +73,13 @@ def test_the_idefics_model_card_figures_load():
     assert table[("idefics-9b-instruct", "coco", 0, "random")]["score"] == "129.1"
     assert table[("idefics-80b-instruct", "vqav2:test-dev", 0, "random")]["score"] == "37.4"
     assert table[("idefics-80b-instruct", "textvqa", 32, "random")]["score"] == "39.3"
+    assert table[("idefics-9b", "textcaps", 0, "random")]["score"] == "25.4"
+    assert table[("idefics-9b", "nocaps", 32, "random")]["score"] == "90.5"
+    assert table[("idefics-80b", "nocaps", 16, "random")]["score"] == "107.0"
     card = read_source(REFERENCE_DIR / "idefics-model-card.csv")
-    assert len(card) == 4 * 7 * 5  # 9B and 80B, base and instruct; seven tasks; 0/4/8/16/32 shots
+    # 9B and 80B, base and instruct: seven tasks at 0/4/8/16/32 shots; TextCaps and NoCaps: 9B at all five, 80B at
+    # 16 and 32 (the figures checked against the card)
+    assert len(card) == 4 * 7 * 5 + 2 * (5 + 2)
 
 
 def test_the_idefics2_paper_figures_load():

@@ -110,3 +110,23 @@ def test_scores_that_json_cannot_hold_become_null_and_wrong_means_no_credit(tmp_
     w.close()
     assert load(tmp_path, "summary.js")["scores"] == [None, 0.0]
     assert [is_wrong(s) for s in (None, 0.0, 0.001, 100.0)] == [False, True, False, False]
+
+
+def test_a_chunk_with_several_images_lists_the_later_ones_under_more(tmp_path):
+    """VL-ICL's pairs: the samples record's ``images`` becomes ``more`` beside the first image's key, for the
+    demonstration and the query; single-image chunks have no ``more``."""
+    from flamingo_eval.report.cells import normalise
+
+    line = {"seed": 0, "id": "0", "demos": ["3", "5"], "answer": "7", "score": 100.0, "prompt": "",
+            "chunks": [{"image": "vlicl/a.png", "text": "Q\nAnswer: 1", "images": ["vlicl/a.png", "vlicl/b.png"]},
+                       {"image": "vlicl/c.png", "text": "Q\nAnswer: 2"},
+                       {"image": "vlicl/e.png", "text": "Q\nAnswer:", "images": ["vlicl/e.png", "vlicl/f.png"]}]}
+    it = normalise(line, line["chunks"])
+    assert [d.more_images for d in it.demos] == [["vlicl/b.png"], []] and it.query_more_images == ["vlicl/f.png"]
+    w = writer(tmp_path)
+    w.add(it)
+    w.close()
+    payload = load(tmp_path, "i0.js")
+    row, demos = payload["items"][0], payload["demos"]
+    assert [m["key"] for m in row["more"]] == ["vlicl/f.png"]
+    assert [m["key"] for m in demos[0]["more"]] == ["vlicl/b.png"] and "more" not in demos[1]

@@ -10,8 +10,20 @@ from flamingo_eval.task import available_tasks, load_task, parse_task
 SEVEN = ["coco", "flickr30k", "hateful_memes", "okvqa", "textvqa", "vizwiz", "vqav2"]
 
 
-def test_the_seven_tasks_are_shipped():
-    assert available_tasks() == SEVEN
+ICL = ["nocaps", "textcaps", *(f"vlicl_{t}" for t in ("clevr", "matching_mi", "open_mi", "operator_induction",
+                                                      "operator_induction_interleaved", "textocr"))]
+
+
+def test_the_seven_tasks_are_shipped_with_those_that_test_in_context_learning():
+    assert set(SEVEN) | set(ICL) <= set(available_tasks())
+
+
+@pytest.mark.parametrize("name", [f"vlicl_{t}" for t in ("clevr", "textocr")])
+def test_vlicl_tasks_decode_greedily_fifteen_tokens_with_a_description_variant_per_level(name):
+    spec = load_task(name)
+    assert (spec.generation.num_beams, spec.generation.max_new_tokens) == (1, 15)
+    assert spec.prompt.instruction == "\n" and spec.variants == ("concise", "detailed")
+    assert load_task(f"{name}:detailed").prompt.instruction.endswith(".\n")
 
 
 @pytest.mark.parametrize("name", SEVEN)

@@ -22,7 +22,7 @@ from flamingo_eval.task import TaskSpec
 __all__ = ["Sample", "Split", "load_split", "load_references", "load_caption_references", "READERS",
            "SPLIT_FORMAT"]
 
-SPLIT_FORMAT = "split-v1"  # bump when readers change what they store, to invalidate cached tables
+SPLIT_FORMAT = "split-v2"  # bump when readers change what they store, to invalidate cached tables
 WHICH = ("demo", "eval")
 
 

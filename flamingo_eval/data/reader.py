@@ -20,10 +20,13 @@ READERS = Registry(
         "karpathy": "flamingo_eval.data.karpathy",
         "vqa": "flamingo_eval.data.vqa",
         "memes": "flamingo_eval.data.memes",
+        "coco_captions": "flamingo_eval.data.coco_captions",
+        "textcaps": "flamingo_eval.data.textcaps",
+        "vlicl": "flamingo_eval.data.vlicl",
     },
 )
 
-COLUMNS = ("id", "image_dir", "image_file", "question", "answers", "text", "label")
+COLUMNS = ("id", "image_dir", "image_file", "question", "answers", "text", "label", "more_files")
 
 
 def missing_file_error(task_name: str, key: str, path: Path, defaults: tuple[str, ...]) -> DataError:
@@ -94,7 +97,9 @@ class Rows:
     _seen: set[str] = field(default_factory=set)
 
     def add(self, sample_id: str, image_dir: str, image_file: str, *, question: str = "",
-            answers: list[str] | tuple[str, ...] = (), text: str = "", label: int | None = None) -> None:
+            answers: list[str] | tuple[str, ...] = (), text: str = "", label: int | None = None,
+            more_files: list[str] | tuple[str, ...] = ()) -> None:
+        """One item; ``more_files`` are further images of it, in the same folder as ``image_file``."""
         if sample_id in self._seen:
             raise DataError(f"{self.source}: id {sample_id} appears more than once")
         self._seen.add(sample_id)
@@ -106,6 +111,7 @@ class Rows:
         c["answers"].append(list(answers))
         c["text"].append(text)
         c["label"].append(label)
+        c["more_files"].append(list(more_files))
 
     def __len__(self) -> int:
         return len(self.columns["id"])

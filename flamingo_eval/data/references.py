@@ -24,3 +24,13 @@ def load_caption_references(path: str | os.PathLike) -> dict[str, list[str]]:
     if not refs:
         raise DataError(f"{path}: no caption annotations")
     return refs
+
+
+def load_image_groups(path: str | os.PathLike, name: str) -> dict[str, str]:
+    """Each image's value of one field of ``images[]`` (NoCaps' ``domain``), keyed by str(id)."""
+    path = Path(path)
+    out: dict[str, str] = {}
+    for i, image in enumerate(list_field(load_json(path), "images", path)):
+        where = f"images[{i}]"
+        out[str(field(image, "id", path, where))] = str(field(image, name, path, where))
+    return out

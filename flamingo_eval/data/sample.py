@@ -14,6 +14,7 @@ class Sample:
     ``id`` is stable across runs and unique within the split (question_id, cocoid, Flickr file stem,
     meme id, as a string). ``answers``: the reference captions (Karpathy sentences) or the ten VQA answers;
     demonstrations use the first. ``label``: the class index (HatefulMemes: 0 = not hateful, 1 = hateful).
+    ``more_images``: images shown after ``image`` (VL-ICL's interleaved items show two).
     """
 
     id: str
@@ -22,3 +23,4 @@ class Sample:
     answers: tuple[str, ...] = ()
     text: str = ""
     label: int | None = None
+    more_images: tuple[Image, ...] = ()

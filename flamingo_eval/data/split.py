@@ -40,8 +40,10 @@ class Split(Sequence[Sample]):
     def _sample(self, row: dict) -> Sample:
         d, f = row["image_dir"], row["image_file"]
         image = Image(key=self._image_key(d, f), path=str(self._image_dirs[d] / f))
+        more = tuple(Image(key=self._image_key(d, m), path=str(self._image_dirs[d] / m))
+                     for m in row.get("more_files") or ())
         return Sample(id=row["id"], image=image, question=row["question"], answers=tuple(row["answers"]),
-                      text=row["text"], label=row["label"])
+                      text=row["text"], label=row["label"], more_images=more)
 
     @overload
     def __getitem__(self, i: int) -> Sample: ...
@@ -86,9 +88,11 @@ class Split(Sequence[Sample]):
         """The image files the split names (relative to their folder), by image-folder data key; read from
         the table's columns, so a 443k-question split is listed without materialising Samples."""
         out: dict[str, set[str]] = {}
-        for d, f in zip(self._table.column("image_dir").to_pylist(), self._table.column("image_file").to_pylist(),
-                        strict=True):
-            out.setdefault(d, set()).add(f)
+        more = (self._table.column("more_files").to_pylist() if "more_files" in self._table.column_names
+                else [()] * len(self))
+        for d, f, m in zip(self._table.column("image_dir").to_pylist(), self._table.column("image_file").to_pylist(),
+                           more, strict=True):
+            out.setdefault(d, set()).update([f, *(m or ())])
         return out
 
     def index_of(self, sample_id: str) -> int:

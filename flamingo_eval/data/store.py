@@ -20,7 +20,8 @@ def _features():
     list_of = getattr(datasets, "List", None) or datasets.Sequence
     s = datasets.Value("string")
     return datasets.Features({"id": s, "image_dir": s, "image_file": s, "question": s,
-                              "answers": list_of(s), "text": s, "label": datasets.Value("int64")})
+                              "answers": list_of(s), "text": s, "label": datasets.Value("int64"),
+                              "more_files": list_of(s)})
 
 
 def split_dir(fingerprint: str) -> Path:

@@ -21,18 +21,21 @@ from flamingo_eval.data_setup.needs import Need, resolve_tasks, task_needs
 __all__ = ["fetch_command", "check_command", "check_task", "task_needs"]
 
 
-def _folder_present(root: Path, need: Need) -> bool:
+def _folder_present(root: Path, need: Need, task: str = "") -> bool:
     """Whether the folder's images look unpacked (it, or the sub-folder holding them, is not empty)."""
-    source = catalogue.IMAGES.get(need.default)
-    path = root / need.default / (source.holds if source else "")
+    source = catalogue.image_source(task, need.default)
+    path = root / (source.folder if source else need.default) / (source.holds if source else "")
     return path.is_dir() and any(path.iterdir())
 
 
-def _image_line(root: Path, need: Need) -> str:
-    source = catalogue.IMAGES.get(need.default)
-    state = "present" if _folder_present(root, need) else "absent"
+def _image_line(root: Path, need: Need, task: str = "") -> str:
+    source = catalogue.image_source(task, need.default)
+    state = "present" if _folder_present(root, need, task) else "absent"
     if source is None:
         return f"  images   {need.default}/ {state}: no known source; put the images there"
+    if source.hub_zips or source.listed_in:
+        hint = "" if state == "present" else "; --images downloads them"
+        return f"  images   {source.folder}/ {state}: {source.size} ({source.licence}){hint}"
     if source.url is None:
         return f"  images   {need.default}/ {state} ({source.size}): {source.instructions}"
     hint = "" if state == "present" else "; --images downloads and unpacks it"
@@ -67,12 +70,13 @@ def fetch_command(names: list[str], data_root: str | os.PathLike, source: str | 
         print(f"{task.name}  ({task.title})")
         print("\n".join(line for p, line in zip(placements, lines, strict=True) if p.task == task.name))
         for need in (n for n in needs[task.name] if n.folder):
-            src = catalogue.IMAGES.get(need.default)
-            wanted = force or not _folder_present(root, need)  # --force re-unpacks an incomplete folder
-            if images and src is not None and src.url and need.default not in done and wanted:
+            src = catalogue.image_source(task.name, need.default)
+            wanted = force or not _folder_present(root, need, task.name)  # --force re-unpacks an incomplete folder
+            if images and src is not None and (src.url or src.hub_zips or src.listed_in) and src.folder not in done \
+                    and wanted:
                 print(fetch_images(src, root, progress), flush=True)
-                done.add(need.default)
-            print(_image_line(root, need))
+                done.add(src.folder)
+            print(_image_line(root, need, task.name))
         if task.postprocess == "okvqa":
             line, ok = _nltk_line(offline=source is not None)
             complete = complete and ok

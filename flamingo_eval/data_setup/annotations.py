@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from flamingo_eval.data_setup.catalogue import ANNOTATIONS, HUB_REPO
+from flamingo_eval.data_setup.catalogue import ANNOTATIONS, HUB_REPO, OTHER_ANNOTATIONS, FileSource
 from flamingo_eval.data_setup.needs import Need
 from flamingo_eval.errors import DataError, UserError
 from flamingo_eval.task import TaskSpec
@@ -27,6 +27,7 @@ class Placement:
     need: Need
     repo_path: str | None
     present: Path | None
+    other: FileSource | None = None  # where a file eval_benchmark lacks comes from (NoCaps, TextCaps, VL-ICL)
 
 
 def plan(task: TaskSpec, needs: list[Need], data_root: Path, force: bool = False) -> list[Placement]:
@@ -38,7 +39,8 @@ def plan(task: TaskSpec, needs: list[Need], data_root: Path, force: bool = False
             continue
         present = None if force else need.present(data_root)
         repo_path = next((ANNOTATIONS[c] for c in need.candidates if c in ANNOTATIONS), None)
-        out.append(Placement(task.name, need, repo_path, present))
+        other = next((OTHER_ANNOTATIONS[c] for c in need.candidates if c in OTHER_ANNOTATIONS), None)
+        out.append(Placement(task.name, need, repo_path, present, other))
     return out
 
 
@@ -70,6 +72,23 @@ def place(src: Path, dest: Path) -> str:
     return how
 
 
+def fetch_other(source: FileSource, dest: Path) -> str:
+    """A file from its official URL, or from its Hugging Face dataset (linked from the hub cache)."""
+    if source.url is not None:
+        from flamingo_eval.data_setup.images import download
+
+        download(source.url, dest, progress=False)
+        return "fetched"
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = hf_hub_download(repo_id=source.hub_repo, filename=source.hub_path, repo_type="dataset")
+    except Exception as e:  # network, authentication or hub errors: one line
+        raise UserError(f"cannot download {source.hub_path} from the Hugging Face dataset {source.hub_repo} "
+                        f"({e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
+    return place(Path(path), dest)
+
+
 def fetch(placements: list[Placement], data_root: Path, source: Path | None) -> list[str]:
     """Lay out every placement that is missing and available; returns one line per file."""
     wanted = sorted({p.repo_path for p in placements if p.present is None and p.repo_path})
@@ -89,6 +108,10 @@ def fetch(placements: list[Placement], data_root: Path, source: Path | None) -> 
         dest = Path(data_root) / p.need.default
         if p.present is not None:
             lines.append(f"  present  {p.present.relative_to(data_root)}")
+        elif p.repo_path is None and p.other is not None:
+            if dest not in done:
+                done[dest] = fetch_other(p.other, dest)
+            lines.append(f"  {done[dest]:<8} {p.need.default} ({p.other.describe()}; {p.other.licence})")
         elif p.repo_path is None:
             lines.append(f"  absent   {p.need.default}: not in {HUB_REPO}; see the note below")
         else:

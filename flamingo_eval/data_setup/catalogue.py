@@ -9,6 +9,8 @@ image folder (COCO's images serve coco, vqav2 and okvqa) share its entry.
   COCO site, the ``coco_url`` its annotations give, so a few missing images need not cost the archive). Archive sizes and SHA-256 sums of COCO are those
   TensorFlow Datasets records for the same URLs; the other sites publish neither, so only the server's length
   is checked there.
+- ``OTHER_ANNOTATIONS``: layout path -> where a file eval_benchmark lacks comes from (NoCaps and TextCaps
+  from their official URLs, VL-ICL's JSON from its Hugging Face dataset).
 - ``EXPECTED_ITEMS``: (task, "demo" | "eval") -> the number of items of the published split.
 """
 
@@ -54,6 +56,9 @@ class ImageSource:
     instructions: str = ""
     holds: str = ""  # the sub-folder the images are in, where not the folder itself (HatefulMemes' img/)
     file_url: str | None = None  # one image's official address, ``{name}`` standing for its file name
+    hub_repo: str | None = None  # a Hugging Face dataset whose zips ``hub_zips`` unpack into the folder (VL-ICL)
+    hub_zips: tuple[str, ...] = ()
+    listed_in: str | None = None  # a COCO-format file whose images[] give each image's URL (NoCaps' coco_url)
 
 
 _COCO_SITE = "images.cocodataset.org"
@@ -95,6 +100,61 @@ IMAGES: dict[str, ImageSource] = {
         holds="img"),
 }
 
+VLICL_REPO = "ys-zong/VL-ICL"
+VLICL_TASKS = ("open_mi", "clevr", "operator_induction", "operator_induction_interleaved", "textocr", "matching_mi")
+# The zips of each task, unpacked into vlicl/<task>/ as its unzip.sh does (interleaved operator induction's
+# query images are in its support.zip).
+VLICL_ZIPS = {t: ("support.zip",) if t == "operator_induction_interleaved" else ("support.zip", "query.zip")
+              for t in VLICL_TASKS}
+_VLICL_NOTE = (f"`flamingo-eval data fetch <vlicl task> --images` unpacks that task's zips from the Hugging Face "
+               f"dataset {VLICL_REPO} (MIT) into vlicl/<task>/")
+
+IMAGES.update({
+    "nocaps/validation": ImageSource(
+        "nocaps/validation", "4,500 Open Images validation images, no archive", licence="CC BY 2.0 (Open Images)",
+        instructions="NoCaps publishes no image archive: each image's coco_url in nocaps/nocaps_val_4500_captions.json "
+                     "goes to nocaps/validation/<file_name> (--images downloads them one by one)",
+        listed_in="nocaps/nocaps_val_4500_captions.json"),
+    "vlicl": ImageSource("vlicl", "about 1.5 GB for the six image-to-text tasks (TextOCR 1.05 GB)",
+                         licence="MIT", instructions=_VLICL_NOTE, hub_repo=VLICL_REPO),
+})
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """An annotation file outside eval_benchmark: a URL, or a file of a Hugging Face dataset."""
+
+    url: str | None = None
+    hub_repo: str | None = None
+    hub_path: str | None = None
+    licence: str = ""
+
+    def describe(self) -> str:
+        return self.url or f"huggingface.co/datasets/{self.hub_repo} {self.hub_path}"
+
+
+_TEXTCAPS = "https://dl.fbaipublicfiles.com/textvqa/data/textcaps"
+OTHER_ANNOTATIONS: dict[str, FileSource] = {
+    "nocaps/nocaps_val_4500_captions.json": FileSource(
+        "https://nocaps.s3.amazonaws.com/nocaps_val_4500_captions.json", licence="CC BY 2.0"),
+    **{f"textcaps/TextCaps_0.1_{s}.json": FileSource(f"{_TEXTCAPS}/TextCaps_0.1_{s}.json", licence="CC BY 4.0")
+       for s in ("train", "val")},
+    **{f"vlicl/{t}/{name}": FileSource(hub_repo=VLICL_REPO, hub_path=f"{t}/{name}", licence="MIT")
+       for t in VLICL_TASKS for name in ("query.json", "support.json")},
+}
+
+
+def image_source(task_name: str, folder: str) -> ImageSource | None:
+    """Where a task's image folder comes from; VL-ICL's shared ``vlicl/`` folder is filled task by task."""
+    source = IMAGES.get(folder)
+    vlicl_task = task_name.split(VARIANT_SEP, 1)[0].removeprefix("vlicl_")
+    if folder == "vlicl" and vlicl_task in VLICL_ZIPS:
+        zips = tuple(f"{vlicl_task}/{z}" for z in VLICL_ZIPS[vlicl_task])
+        return ImageSource(f"vlicl/{vlicl_task}", f"{', '.join(zips)} of {VLICL_REPO}", licence="MIT",
+                           instructions=_VLICL_NOTE, holds="support", hub_repo=VLICL_REPO, hub_zips=zips)
+    return source
+
+
 EXPECTED_ITEMS: dict[tuple[str, str], int] = {
     ("coco", "demo"): 82_783, ("coco", "eval"): 5_000,
     ("flickr30k", "demo"): 29_000, ("flickr30k", "eval"): 1_000,
@@ -103,6 +163,13 @@ EXPECTED_ITEMS: dict[tuple[str, str], int] = {
     ("textvqa", "demo"): 34_602, ("textvqa", "eval"): 5_000,
     ("vizwiz", "demo"): 20_523, ("vizwiz", "eval"): 4_319, ("vizwiz:test-dev", "eval"): 8_000,
     ("hateful_memes", "demo"): 8_500, ("hateful_memes", "eval"): 1_000, ("hateful_memes:dev_seen", "eval"): 500,
+    ("nocaps", "demo"): 82_783, ("nocaps", "eval"): 4_500,
+    ("textcaps", "demo"): 21_953, ("textcaps", "eval"): 3_166,
+    ("vlicl_open_mi", "eval"): 200, ("vlicl_clevr", "demo"): 800, ("vlicl_clevr", "eval"): 200,
+    ("vlicl_operator_induction", "demo"): 80, ("vlicl_operator_induction", "eval"): 60,
+    ("vlicl_operator_induction_interleaved", "demo"): 80, ("vlicl_operator_induction_interleaved", "eval"): 60,
+    ("vlicl_textocr", "demo"): 800, ("vlicl_textocr", "eval"): 200,
+    ("vlicl_matching_mi", "eval"): 400,  # its support count (1,600) may count records or pairs: not checked
 }
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from flamingo_eval.data_setup import catalogue
-from flamingo_eval.data_setup.catalogue import ANNOTATIONS, expected_items
+from flamingo_eval.data_setup.catalogue import ANNOTATIONS, OTHER_ANNOTATIONS, expected_items
 from flamingo_eval.data_setup.needs import Need, task_needs
 from flamingo_eval.errors import DataError
 from flamingo_eval.task import TaskSpec
@@ -40,31 +40,38 @@ def _size(path: Path) -> str:
 
 def _instructions(task: TaskSpec, needs: list[Need]) -> str:
     """The instructions of the task's licence-gated or request-form data, if it has any."""
-    return next((catalogue.IMAGES[n.default].instructions for n in needs
-                 if n.folder and n.default in catalogue.IMAGES and catalogue.IMAGES[n.default].instructions), "")
+    sources = [catalogue.image_source(task.name, n.default) for n in needs if n.folder]
+    return next((s.instructions for s in sources
+                 if s is not None and s.instructions and not (s.hub_zips or s.listed_in)), "")
 
 
 def _file_fix(task: TaskSpec, need: Need, needs: list[Need], root: Path) -> str:
-    if any(c in ANNOTATIONS for c in need.candidates):
+    if any(c in ANNOTATIONS or c in OTHER_ANNOTATIONS for c in need.candidates):
         return f"flamingo-eval data fetch {task.name} --data-root {root}"
     return _instructions(task, needs) or f"point to it with --data {need.key}=PATH"
 
 
 def _image_fix(task: TaskSpec, folder: str, root: Path, partial: bool = False) -> str:
     """The command that fills the folder (``--force`` unpacks the archive again over an incomplete one)."""
-    source = catalogue.IMAGES.get(folder)
+    source = catalogue.image_source(task.name, folder)
     if source is None:
         return f"put the images under {root / folder}"
+    if source.hub_zips or source.listed_in:
+        force = " --force" if partial else ""
+        return f"flamingo-eval data fetch {task.name} --images{force} --data-root {root}  ({source.size})"
     if source.url is None:
         return source.instructions
     force = " --force" if partial else ""
     return f"flamingo-eval data fetch {task.name} --images{force} --data-root {root}  ({source.url}, {source.size})"
 
 
-def _few_fix(folder: str, gone: list[str], root: Path) -> str:
+def _few_fix(task: TaskSpec, folder: str, gone: list[str], root: Path) -> str:
     """Where each of a few missing images comes from: its own address where the source has one (COCO's
-    ``curl`` commands), else the archive or instructions that hold it."""
-    source = catalogue.IMAGES.get(folder)
+    ``curl`` commands), else the archive or instructions that hold it; a source fetched per task (VL-ICL's
+    zips, NoCaps' per-image addresses) gets the task's own fetch command."""
+    source = catalogue.image_source(task.name, folder)
+    if source is not None and (source.hub_zips or source.listed_in):
+        return _image_fix(task, folder, root, partial=True)
     if source is not None and source.file_url:
         return "download each: " + " && ".join(
             f"curl -fo {root / folder / g} {source.file_url.format(name=PurePosixPath(g).name)}" for g in gone)
@@ -156,7 +163,7 @@ def _images(task: TaskSpec, needs: list[Need], root: Path, splits: dict) -> list
             if gone and len(gone) <= SHOWN and len(gone) * FEW <= len(wanted):
                 findings.append(Finding("missing", f"images {need.default}/: {len(gone):,} of {len(wanted):,} "
                                                    f"missing: {', '.join(f'{need.default}/{g}' for g in gone)}",
-                                        _few_fix(need.default, gone, root)))
+                                        _few_fix(task, need.default, gone, root)))
             elif gone:
                 shown = ", ".join(f"{need.default}/{g}" for g in gone[:SHOWN]) + (", ..." if len(gone) > SHOWN else "")
                 findings.append(Finding("missing", f"images {need.default}/: {len(gone):,} of {len(wanted):,} "

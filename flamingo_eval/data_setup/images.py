@@ -92,8 +92,52 @@ def unpack(archive: Path, target: Path, top: str, progress: bool = True) -> int:
     return len(members)
 
 
+def fetch_hub_zips(source: ImageSource, data_root: Path) -> str:
+    """A Hugging Face dataset's zips (VL-ICL's ``<task>/support.zip``...), each unpacked into the folder as its
+    own ``unzip -d <task>`` does: a zip named ``support.zip`` must hold ``support/...``."""
+    from huggingface_hub import hf_hub_download
+
+    dest = Path(data_root) / source.folder
+    n = 0
+    for name in source.hub_zips:
+        try:
+            archive = hf_hub_download(repo_id=source.hub_repo, filename=name, repo_type="dataset")
+        except Exception as e:  # network, authentication or hub errors: one line
+            raise UserError(f"cannot download {name} from the Hugging Face dataset {source.hub_repo} "
+                            f"({e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
+        n += unpack(Path(archive), dest, PurePosixPath(name).stem, progress=False)
+    return f"  unpacked {source.folder}: {n:,} files from {', '.join(source.hub_zips)} of {source.hub_repo}"
+
+
+def fetch_listed(source: ImageSource, data_root: Path, progress: bool = True) -> str:
+    """Each image a COCO-format file lists (``coco_url`` -> ``<folder>/<file_name>``), skipping those present, so
+    an interrupted fetch continues where it stopped."""
+    from flamingo_eval.data.jsonio import field, list_field, load_json
+
+    listing = Path(data_root) / source.listed_in
+    if not listing.is_file():
+        raise UserError(f"{source.folder}: its images are listed in {listing}, which is not there yet; "
+                        f"fetch the annotations first")
+    dest = Path(data_root) / source.folder
+    wanted = []
+    for i, image in enumerate(list_field(load_json(listing), "images", listing)):
+        name = PurePosixPath(str(field(image, "file_name", listing, f"images[{i}]"))).name
+        wanted.append((str(field(image, "coco_url", listing, f"images[{i}]")), dest / name))
+    todo = [(url, path) for url, path in wanted if not path.is_file()]
+    with _bar(len(wanted), len(wanted) - len(todo), source.folder, progress) as bar:
+        for url, path in todo:
+            download(url, path, progress=False)
+            bar.update(1)
+    return f"  fetched  {source.folder}: {len(todo):,} images ({len(wanted) - len(todo):,} already there) " \
+           f"from the URLs in {source.listed_in}"
+
+
 def fetch_images(source: ImageSource, data_root: Path, progress: bool = True) -> str:
     """Download, verify and unpack one folder's archive; returns a line saying what was done."""
+    if source.hub_zips:
+        return fetch_hub_zips(source, data_root)
+    if source.listed_in:
+        return fetch_listed(source, data_root, progress)
     if source.url is None or source.unpacks_to is None:
         raise UserError(f"{source.folder}: {source.instructions}")
     dest = Path(data_root) / source.folder

@@ -17,6 +17,9 @@ METRICS = Registry("metric", {
     "cider": "flamingo_eval.metrics.cider:cider",
     "vqa_accuracy": "flamingo_eval.metrics.vqa:vqa_accuracy",
     "roc_auc": "flamingo_eval.metrics.roc_auc:roc_auc",
+    "vlicl_exact": "flamingo_eval.metrics.vlicl:vlicl_exact",
+    "vlicl_number": "flamingo_eval.metrics.vlicl:vlicl_number",
+    "vlicl_yes_no": "flamingo_eval.metrics.vlicl:vlicl_yes_no",
 })
 
 _SHOWN_IDS = 5

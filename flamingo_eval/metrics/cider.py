@@ -71,8 +71,14 @@ def ptb_tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
     return tokenized
 
 
-def cider(predictions: dict[str, str], references: dict[str, Sequence[str]]) -> MetricResult:
-    """Corpus CIDEr-D x100 and each item's CIDEr-D x100 (their mean is the corpus score)."""
+def cider(predictions: dict[str, str], references: dict[str, Sequence[str]],
+          groups: dict[str, str] | None = None) -> MetricResult:
+    """Corpus CIDEr-D x100 and each item's CIDEr-D x100 (their mean is the corpus score).
+
+    With ``groups`` (item id -> group, NoCaps' domains), ``details["groups"]`` also holds each group's CIDEr-D
+    computed over that group's items alone (its own document frequencies), as NoCaps' evaluation reports
+    in-domain, near-domain and out-of-domain scores.
+    """
     from pycocoevalcap.cider.cider import Cider
 
     ids = matched_ids(predictions, references, "cider")
@@ -90,4 +96,14 @@ def cider(predictions: dict[str, str], references: dict[str, Sequence[str]]) -> 
     gts = {i: tokens[f"r{i}"] for i in ids}
     score, scores = Cider().compute_score(gts, res)
     per_item = {i: 100.0 * float(s) for i, s in zip(gts, scores, strict=True)}
-    return MetricResult(score=100.0 * float(score), per_item=per_item, n=len(ids), details={"tokenizer": "ptb"})
+    details: dict = {"tokenizer": "ptb"}
+    if groups is not None:
+        missing = [i for i in ids if i not in groups]
+        if missing:
+            raise DataError(f"cider: {len(missing)} item(s) have no group, e.g. {', '.join(map(str, missing[:3]))}")
+        details["groups"] = {}
+        for g in sorted({groups[i] for i in ids}):
+            members = [i for i in ids if groups[i] == g]
+            g_score, _ = Cider().compute_score({i: gts[i] for i in members}, {i: res[i] for i in members})
+            details["groups"][g] = 100.0 * float(g_score)
+    return MetricResult(score=100.0 * float(score), per_item=per_item, n=len(ids), details=details)

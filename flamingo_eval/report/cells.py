@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flamingo_eval.leaderboard import collect, published, with_published
+from flamingo_eval.prompt import chunk_records
 from flamingo_eval.results import load_result
 
 
@@ -80,6 +81,7 @@ class Demo:
     image: str | None  # image key; None for a text-only demonstration (0 shots)
     text: str
     similarity: float | None = None
+    more_images: list[str] = field(default_factory=list)  # keys of a chunk's second and later images
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Item:
     skipped: str | None = None
     chunks_known: bool = True  # False: neither recorded nor rebuilt, so images and texts are unknown
     extra: dict[str, Any] = field(default_factory=dict)
+    query_more_images: list[str] = field(default_factory=list)
 
 
 class PromptRebuilder:
@@ -128,7 +131,7 @@ class PromptRebuilder:
 
         prompt = build_prompt(self.task, [self._sample("demo", d) for d in demo_ids], self._sample("eval", item_id),
                               demo_images=shots > 0)
-        return [{"image": c.image.key if c.image is not None else None, "text": c.text} for c in prompt]
+        return chunk_records(prompt)
 
 
 def normalise(line: dict[str, Any], chunks: list[dict[str, Any]] | None) -> Item:
@@ -137,19 +140,26 @@ def normalise(line: dict[str, Any], chunks: list[dict[str, Any]] | None) -> Item
     sims = list(line.get("similarities") or [])
     sims = (sims + [None] * len(demo_ids))[:len(demo_ids)]
     if chunks and len(chunks) == len(demo_ids) + 1:
-        demos = [Demo(d, c.get("image"), c.get("text", ""), s)
+        demos = [Demo(d, c.get("image"), c.get("text", ""), s, _more_images(c))
                  for d, c, s in zip(demo_ids, chunks[:-1], sims, strict=True)]
         query_image, query_text, known = chunks[-1].get("image"), chunks[-1].get("text", ""), True
+        query_more = _more_images(chunks[-1])
     else:
         demos = [Demo(d, None, "", s) for d, s in zip(demo_ids, sims, strict=True)]
         query_image, query_text, known = None, "", False
+        query_more = []
     fields = {"seed", "id", "demos", "similarities", "chunks", "prompt", "output", "answer", "references", "score",
               "skipped"}
     return Item(seed=int(line.get("seed", 0)), id=str(line["id"]), demos=demos, query_image=query_image,
                 query_text=query_text, output=line.get("output"), answer=line.get("answer"),
                 references=line.get("references"), score=line.get("score"), prompt=line.get("prompt", ""),
                 skipped=line.get("skipped"), chunks_known=known,
-                extra={k: v for k, v in line.items() if k not in fields})
+                extra={k: v for k, v in line.items() if k not in fields}, query_more_images=query_more)
+
+
+def _more_images(chunk: dict[str, Any]) -> list[str]:
+    """A recorded chunk's images after its first (``images`` is written only for chunks with several)."""
+    return [str(k) for k in (chunk.get("images") or [])[1:]]
 
 
 @dataclass

@@ -109,15 +109,26 @@ class TrialWriter:
         if url is None or url != default_url(key):
             entry["img"] = url
 
+    def _more(self, entry: dict, keys: list[str]) -> None:
+        """A chunk's second and later images (VL-ICL's pairs): ``more`` = [{key, img?}], only when there are any."""
+        if keys:
+            more = []
+            for key in keys:
+                m = {"key": key}
+                self._image(m, key)
+                more.append(m)
+            entry["more"] = more
+
     def _demo(self, d: Demo, known: bool) -> int:
         """The demonstration's number: >= 0 in the trial's table, -1 - i for entry i of the chunk's."""
-        k = (d.id, d.image, d.text)
+        k = (d.id, d.image, d.text, tuple(d.more_images))
         if k in self._shared_index:
             return self._shared_index[k]
         if k in self._demo_index:
             return -1 - self._demo_index[k]
         entry = {"id": d.id, "key": d.image, "text": d.text}
         self._image(entry, d.image)
+        self._more(entry, d.more_images)
         if not known:
             entry["unknown"] = True
         if self.shared_demos and len(self._shared) < SHARED_MAX:
@@ -136,6 +147,7 @@ class TrialWriter:
                "key": item.query_image, "q": item.query_text, "out": item.output, "ans": _finite(item.answer),
                "refs": item.references, "score": score}
         self._image(row, item.query_image)
+        self._more(row, item.query_more_images)
         if not item.chunks_known:
             row["unknown"] = True
         if item.skipped:

@@ -116,7 +116,7 @@ class FlamingoAdapter(ModelAdapter):
         limit = self.context_length()
         for prompt in prompts:
             ids = self.tokenizer(render(prompt))["input_ids"]
-            n_images = sum(1 for c in prompt if c.image is not None)
+            n_images = sum(len(c.images) for c in prompt)
             if ids.count(self.model.media_token_id) != n_images:
                 raise ConfigError(f"prompt text contains a literal {IMAGE!r}: {render(prompt)[:80]!r}")
             if limit and len(ids) + following > limit:
@@ -158,7 +158,7 @@ class FlamingoAdapter(ModelAdapter):
         return out
 
     def _images(self, prompts: Sequence[list[Chunk]]) -> fast.PromptImages:
-        per_row = [[c.image for c in p if c.image is not None] for p in prompts]
+        per_row = [[im for c in p for im in c.images] for p in prompts]
         lat = self.latents([im for row in per_row for im in row])
         position = {key: i for i, key in enumerate(lat)}
         t_max = max((len(r) for r in per_row), default=0)

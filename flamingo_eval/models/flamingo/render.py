@@ -1,8 +1,8 @@
-"""How OpenFlamingo sees a Prompt: ``<image>`` + text per chunk, ``<|endofchunk|>`` + separator between chunks."""
+"""How OpenFlamingo sees a Prompt: one ``<image>`` per image of a chunk, then its text, ``<|endofchunk|>`` + separator between chunks."""
 
 from __future__ import annotations
 
-from flamingo_eval.prompt import Chunk, separator_of
+from flamingo_eval.prompt import Chunk, instruction_of, separator_of
 
 IMAGE_TOKEN = "<image>"
 END_OF_CHUNK = "<|endofchunk|>"
@@ -10,9 +10,9 @@ END_OF_CHUNK = "<|endofchunk|>"
 
 def render(prompt: list[Chunk]) -> str:
     sep = separator_of(prompt)
-    parts = []
+    parts = [instruction_of(prompt)]
     for i, chunk in enumerate(prompt):
-        parts.append((IMAGE_TOKEN if chunk.image is not None else "") + chunk.text)
+        parts.append(IMAGE_TOKEN * len(chunk.images) + chunk.text)
         if i < len(prompt) - 1:
             parts.append(END_OF_CHUNK + sep)
     return "".join(parts)

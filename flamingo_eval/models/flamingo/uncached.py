@@ -40,7 +40,7 @@ class UncachedState:
 def latents_by_row(adapter, prompts: Sequence[list[Chunk]]) -> torch.Tensor:
     """(B, T_max, n, D): each row's images encoded afresh, in order, zeros where a row has fewer."""
     model = adapter.model
-    per_row = [[c.image for c in p if c.image is not None] for p in prompts]
+    per_row = [[im for c in p for im in c.images] for p in prompts]
     n, dim = model.perceiver.latents.shape
     out = torch.zeros((len(prompts), max(map(len, per_row), default=0), n, dim), dtype=model.dtype, device=model.device)
     for b, row in enumerate(per_row):

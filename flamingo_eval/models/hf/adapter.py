@@ -117,18 +117,18 @@ class HFAdapter(ModelAdapter):
         rows, extras, images = [], [], []
         limit = self.context_length()
         for prompt in prompts:
-            chunks = [c for c in prompt if c.image is not None]
-            pictures = {c.image.key: None for c in chunks}
-            for c in chunks:
-                if pictures[c.image.key] is None:
-                    pictures[c.image.key] = c.image.load()
-            ids, extra = self.engine.encode_prompt(prompt, [pictures[c.image.key] for c in chunks])
+            shown = [im for c in prompt for im in c.images]
+            pictures = {im.key: None for im in shown}
+            for im in shown:
+                if pictures[im.key] is None:
+                    pictures[im.key] = im.load()
+            ids, extra = self.engine.encode_prompt(prompt, [pictures[im.key] for im in shown])
             if limit and len(ids) + following > limit:
                 raise ConfigError(f"a prompt of {len(ids)} tokens plus {following} more exceeds {self.name}'s "
                                   f"context of {limit} tokens; use fewer shots")
             rows.append(ids)
             extras.append(extra)
-            images.append([self._feature(c.image.key, pictures[c.image.key]) for c in chunks])
+            images.append([self._feature(im.key, pictures[im.key]) for im in shown])
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
         ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], dtype=torch.long, device=self.device)

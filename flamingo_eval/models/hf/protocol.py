@@ -2,10 +2,11 @@
 "The protocol for the Hugging Face families").
 
 - Inputs are exactly what the model's own processor makes of the prompt, called with its defaults. Idefics:
-  ``processor(text=[items])`` where the items are, chunk by chunk, the chunk's image (if any) then its text,
+  ``processor(text=[items])`` where the items are, chunk by chunk, the chunk's images (if any) then its text,
   a demonstration's text followed by the prompt's separator. Idefics2/3: the text joining, chunk by chunk,
-  ``<image>`` (if the chunk has an image) and the chunk's text (plus the separator after a demonstration),
-  with the images in order, ``images=None`` when there are none. The processor writes every special token.
+  one ``<image>`` per image of the chunk and the chunk's text (plus the separator after a demonstration),
+  with the images in order, ``images=None`` when there are none. The prompt's instruction (VL-ICL's task
+  description line) comes first, as text. The processor writes every special token.
 - Generation stops at the end-of-sequence token or at the first token whose own text holds a newline (the
   end of a demonstration); the answer is the new ids decoded without special tokens, cut before the first
   newline, not stripped.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flamingo_eval.prompt import Chunk, separator_of
+from flamingo_eval.prompt import Chunk, instruction_of, separator_of
 
 IMAGE = "<image>"
 
@@ -28,18 +29,17 @@ def chunk_texts(prompt: list[Chunk]) -> list[str]:
 
 def idefics_items(prompt: list[Chunk], images: list[Any]) -> list[Any]:
     """Idefics (v1): the processor's item list; ``images`` are the prompt's images in order (PIL)."""
-    items: list[Any] = []
+    items: list[Any] = [instruction_of(prompt)] if instruction_of(prompt) else []
     pictures = iter(images)
     for chunk, text in zip(prompt, chunk_texts(prompt), strict=True):
-        if chunk.image is not None:
-            items.append(next(pictures))
+        items.extend(next(pictures) for _ in chunk.images)
         items.append(text)
     return items
 
 
 def image_text(prompt: list[Chunk]) -> str:
     """Idefics2/3's input text (and every family's rendering): ``<image>`` where each image goes."""
-    return "".join((IMAGE if c.image is not None else "") + text for c, text in zip(prompt, chunk_texts(prompt),
+    return instruction_of(prompt) + "".join(IMAGE * len(c.images) + text for c, text in zip(prompt, chunk_texts(prompt),
                                                                                         strict=True))
 
 

@@ -384,6 +384,11 @@
     return img;
   }
 
+  // A chunk's second and later images (VL-ICL's pairs), listed in "more" only where a chunk has several.
+  function moreThumbs(entry, what) {
+    return (entry.more || []).map((m) => thumb(m, m.key, what));
+  }
+
   // Red: no credit; amber: VQA accuracy short of 100 (not every annotator agrees); green: the rest.
   function scoreClass(score, metric) {
     if (score === null || score === undefined) return "";
@@ -443,13 +448,13 @@
       const d = demoOf(entry, ref);
       const sim = item.sim ? item.sim[j] : null;
       return el("figure", { class: "demo", dataset: { demoId: d.id } },
-        thumb(d, d.key, "demonstration"),
+        thumb(d, d.key, "demonstration"), ...moreThumbs(d, "demonstration"),
         el("figcaption", null,
           el("span", { class: "demo-text", text: d.text }),
           sim !== null && sim !== undefined ? el("span", { class: "sim", text: `similarity ${fmt(sim, 3)}` }) : null,
           el("span", { class: "demo-id", text: `#${d.id}` })));
     });
-    const query = el("figure", { class: "query" }, thumb(item, item.key, "query"),
+    const query = el("figure", { class: "query" }, thumb(item, item.key, "query"), ...moreThumbs(item, "query"),
       el("figcaption", null, el("span", { class: "query-text", text: item.q })));
     const cls = scoreClass(item.score, cell.metric);
     const pre = el("pre", { class: "prompt", hidden: true });
