@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flamingo_eval.controls import Control, selection_record
 from flamingo_eval.data.sample import Sample
 from flamingo_eval.demos import Demo
 from flamingo_eval.distributed import World, init_world, local_device
@@ -61,6 +62,7 @@ class RunConfig:
     vqa_scorer: str = "official"
     query_set_size: int = 2048
     progress: bool = True
+    control: Control = field(default_factory=Control)  # demonstration controls (flamingo_eval.controls)
 
 
 def subsample(items: Sequence[Sample], n: int | None) -> list[Sample]:
@@ -74,7 +76,8 @@ def subsample(items: Sequence[Sample], n: int | None) -> list[Sample]:
 def prompt_record(prompt: list) -> list[dict]:
     """The prompt as the model-agnostic chunks it was built from (image key or null, text), demonstrations
     in prompt order then the query: what the report shows, without the data files or the model's format."""
-    return [{"image": c.image.key if c.image is not None else None, "text": c.text} for c in prompt]
+    return [{"image": c.image.key if c.image is not None else None, "text": c.text,
+             **({"answer": c.answer} if c.answer is not None else {})} for c in prompt]
 
 
 def data_paths_record(td: TaskData) -> dict[str, str]:
@@ -137,6 +140,7 @@ class Runner:
         self.world = world or init_world(config.device)
         self.out_dir = ensure_writable_dir(Path(config.output_dir) / safe_name(config.model))
         self.tasks = [load_task_data(config, t) for t in config.tasks]
+        config.control.check("rices" if config.rices else "random", config.shots, [td.task for td in self.tasks])
         if model is None:
             from flamingo_eval.models import load_model
 
@@ -162,17 +166,23 @@ class Runner:
 
         return [(seed, RandomSelector(td.pool, seed, self.config.query_set_size)) for seed in self.config.seeds]
 
+    def _selection(self, selector) -> dict[str, Any]:
+        """What the run records as its selection: the selector's, with the control (if any) added."""
+        return selection_record(selector.describe(), self.config.control)
+
     # -- one batch -------------------------------------------------------------------------------------
 
-    def _prompts(self, td: TaskData, selector, shots: int, batch: list[Sample]):
-        from flamingo_eval.prompt_builder import build_prompt, effective_shots
+    def _prompts(self, td: TaskData, selector, shots: int, batch: list[Sample], seed: int = 0):
+        from flamingo_eval.prompt_builder import build_prompt, demo_answer, effective_shots
 
         k = effective_shots(shots)
         out = []
         for item in batch:
             demos: list[Demo] = selector.select(item, k)
             prompt = build_prompt(td.task, [d.sample for d in demos], item, demo_images=shots > 0)
-            out.append((item, demos, prompt))
+            if not self.config.control.plain:
+                prompt = self.config.control.apply(prompt, seed, item.id)
+            out.append((item, [(d, demo_answer(td.task, d.sample)) for d in demos], prompt))
         return out
 
     def _infer(self, td: TaskData, prompts: list) -> list[dict]:
@@ -202,9 +212,10 @@ class Runner:
             outs = [{"skipped": str(e)}]
         rows = []
         for (item, demos, prompt), out in zip(prompts, outs, strict=True):
-            rows.append({"seed": seed, "id": item.id, "demos": [d.sample.id for d in demos],
-                         "similarities": [d.similarity for d in demos] if demos and demos[0].similarity is not None
-                         else None,
+            rows.append({"seed": seed, "id": item.id, "demos": [d.sample.id for d, _ in demos],
+                         "demo_answers": [a for _, a in demos],
+                         "similarities": [d.similarity for d, _ in demos]
+                         if demos and demos[0][0].similarity is not None else None,
                          "chunks": prompt_record(prompt), "prompt": self.model.render(prompt), **out})
         return rows
 
@@ -213,7 +224,7 @@ class Runner:
     def _trial(self, td: TaskData, shots: int, seed: int, selector) -> dict[str, dict]:
         cfg = self.config
         key = run_key({"model": self.model.describe(), "task": td.task.sha256, "shots": shots,
-                       "selection": selector.describe(), "seed": seed,
+                       "selection": self._selection(selector), "seed": seed,
                        "generation": asdict(td.task.generation) if td.task.generation else None})
         log_dir = self.out_dir / "items"
         done = {r["id"]: r for r in ItemLog.read_all(sorted(log_dir.glob(f"{key}.r*.jsonl")))}
@@ -221,12 +232,12 @@ class Runner:
         todo = [s for s in mine if s.id not in done]
         log = ItemLog(log_dir / f"{key}.r{self.world.rank}.jsonl")
         records = {s.id: done[s.id] for s in mine if s.id in done}
-        bar = _progress(f"{td.task.name} {shots}-shot {selector.describe()['selection']} seed {seed}",
+        bar = _progress(f"{td.task.name} {shots}-shot {self._selection(selector)['selection']} seed {seed}",
                         total=len(mine), initial=len(records), enabled=cfg.progress and self.world.is_main)
         # Sorting by prompt size keeps padding low; results do not depend on the order.
         order = sorted(todo, key=lambda s: (len(s.question) + len(s.text), s.id))
         for start in range(0, len(order), cfg.batch_size):
-            prompts = self._prompts(td, selector, shots, order[start:start + cfg.batch_size])
+            prompts = self._prompts(td, selector, shots, order[start:start + cfg.batch_size], seed)
             rows = self._records(td, seed, prompts)
             log.append(rows)
             records.update({r["id"]: r for r in rows})
@@ -249,13 +260,17 @@ class Runner:
             r["score"] = result.per_item.get(item.id)
             rows.append(r)
         trial = {"score": result.score, "n": result.n, "skipped": len(records) - len(kept)}
+        from flamingo_eval.baselines import trial_baselines
+
+        trial["baselines"] = trial_baselines(td.task, [r for r in rows if "skipped" not in r], td.references,
+                                             self.config.vqa_scorer)
         return trial, rows
 
     def submit_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> None:
         """A test split scored by a server: each trial's answers become its submission file."""
         from flamingo_eval.submission import submission_rows, upload_line
 
-        stem = result_stem(td.task.name, shots, trials[0][1].describe()["selection"])
+        stem = result_stem(td.task.name, shots, self._selection(trials[0][1])["selection"])
         for seed, selector in trials:
             records = self._trial(td, shots, seed, selector)
             if not self.world.is_main:
@@ -269,7 +284,7 @@ class Runner:
 
     def run_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> dict | None:
         started = time.time()
-        selection = trials[0][1].describe()
+        selection = self._selection(trials[0][1])
         per_trial, samples = [], []
         for seed, selector in trials:
             records = self._trial(td, shots, seed, selector)
@@ -279,6 +294,8 @@ class Runner:
                 samples.extend(rows)
         if not self.world.is_main:
             return None
+        from flamingo_eval.baselines import mean_baselines
+
         scores = [t["score"] for t in per_trial]
         mean = sum(scores) / len(scores)
         std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
@@ -296,6 +313,7 @@ class Runner:
             "trials": per_trial,
             "mean": mean,
             "std": std,
+            "baselines": mean_baselines([t["baselines"] for t in per_trial]),
             "n": per_trial[0]["n"],
             "num_samples": self.config.num_samples,
             "generation": asdict(td.task.generation) if td.task.generation else None,
