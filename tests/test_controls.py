@@ -15,7 +15,7 @@ from flamingo_eval.toy import Sizes, generate
 
 def _prompt(answers=("red", "blue", "green", "blue"), keys=None):
     keys = keys or [f"pool/{i}" for i in range(len(answers))]
-    demos = [Chunk(image=Image(key=k), text=f"Q{i}? A:{a}", answer=a) for i, (k, a) in enumerate(zip(keys, answers))]
+    demos = [Chunk(image=Image(key=k), text=f"Q{i}? A:{a}", answer=a) for i, (k, a) in enumerate(zip(keys, answers, strict=True))]
     return Prompt([*demos, Chunk(image=Image(key="eval/q"), text="Q? A:")], separator="\n")
 
 

@@ -19,9 +19,9 @@ def toy_root(tmp_path_factory):
     return root
 
 
-def _result(model, root, out, shots, control=Control()):
+def _result(model, root, out, shots, control=None):
     config = RunConfig(model="of-toy", tasks=["coco"], shots=[shots], seeds=[42], num_samples=N, batch_size=16,
-                       data_root=str(root), output_dir=str(out), progress=False, control=control)
+                       data_root=str(root), output_dir=str(out), progress=False, control=control or Control())
     (result,) = Runner(config, model=model).run()
     return result
 
