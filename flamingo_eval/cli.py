@@ -88,7 +88,7 @@ def run_config(args: argparse.Namespace):
         device_map=args.device_map,
         data_root=args.data_root, overrides=parse_data_overrides(args.data), output_dir=args.output_dir,
         skip_bad_images=args.skip_bad_images, vqa_scorer=args.vqa_scorer, query_set_size=args.query_set_size,
-        progress=not args.quiet, **_control(args),
+        progress=not args.quiet, rices_by=args.rices_by, **_control(args),
     )
     return config
 
@@ -237,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rices-encoder", default="ViT-L-14",
                    help="open_clip model name, local-dir:DIR, or toy (of-toy's ViT, for the toy data)")
     p.add_argument("--rices-pretrained", default="openai", help="open_clip tag, weights file, or none")
+    p.add_argument("--rices-by", default="image", choices=["image", "text", "image+text"],
+                   help="RICES similarity of the images, of the questions' CLIP text features (VQA), or their sum")
     p.add_argument("--num-samples", type=int, help="evaluate a deterministic subsample of N items")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="cpu")

@@ -50,6 +50,7 @@ class RunConfig:
     rices: bool = False
     rices_encoder: str = "ViT-L-14"
     rices_pretrained: str | None = "openai"
+    rices_by: str = "image"  # image | text | image+text (flamingo_eval.demos.rices_text)
     num_samples: int | None = None
     batch_size: int = 8
     device: str = "cpu"
@@ -140,6 +141,7 @@ class Runner:
         self.world = world or init_world(config.device)
         self.out_dir = ensure_writable_dir(Path(config.output_dir) / safe_name(config.model))
         self.tasks = [load_task_data(config, t) for t in config.tasks]
+        _check_rices_by(config, self.tasks)
         config.control.check("rices" if config.rices else "random", config.shots, [td.task for td in self.tasks])
         if model is None:
             from flamingo_eval.models import load_model
@@ -159,6 +161,13 @@ class Runner:
 
             encoder = ClipEncoder(self.config.rices_encoder, self.config.rices_pretrained,
                                   device=local_device(self.config.device), progress=self.config.progress)
+            if self.config.rices_by != "image":
+                from flamingo_eval.demos.rices_text import SampleRicesSelector
+
+                selector = SampleRicesSelector(td.pool, td.pool.fingerprint, encoder, self.config.rices_by,
+                                               device=local_device(self.config.device))
+                selector.prepare(td.items, combined_sha256([td.eval_split.fingerprint, str(self.config.num_samples)]))
+                return [(self.config.seeds[0], selector)]
             selector = RicesSelector(td.pool, td.pool.fingerprint, encoder, device=local_device(self.config.device))
             selector.prepare(td.items, combined_sha256([td.eval_split.fingerprint, str(self.config.num_samples)]))
             return [(self.config.seeds[0], selector)]
@@ -347,6 +356,16 @@ class Runner:
                     _report(result, self.out_dir)
         self.world.barrier()
         return results
+
+
+def _check_rices_by(config: RunConfig, tasks: list[TaskData]) -> None:
+    from flamingo_eval.demos.rices_text import check_rices_by
+    from flamingo_eval.errors import ConfigError
+
+    if config.rices_by != "image" and not config.rices:
+        raise ConfigError(f"--rices-by {config.rices_by} needs --rices")
+    for td in tasks:
+        check_rices_by(config.rices_by, td.task.name, td.task.kind)
 
 
 def _report(result: dict, out_dir: Path) -> None:
