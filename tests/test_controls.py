@@ -101,21 +101,21 @@ def _controls(root, out, *args):
                  *args])
 
 
-def _read(out: Path, stem: str):
-    d = out / "of-toy"
+def _read(d: Path, stem: str):
     return (json.loads((d / f"{stem}.json").read_text()),
             {s["id"]: s for s in map(json.loads, (d / f"{stem}.samples.jsonl").read_text().splitlines())})
 
 
-def test_every_control_runs_on_the_plain_runs_demonstrations_and_resumes(toy_root, tmp_path):
-    out = tmp_path / "runs"
-    assert _controls(toy_root, out) == 0
-    plain, base = _read(out, "vqav2_4shot_rices")
-    assert plain["selection"]["selection"] == "rices" and "control" not in plain["selection"]
-    changed = {}
-    for variant in ("demo-images-none", "demo-images-shuffle", "demo-answers-shuffle", "order-similar-first"):
-        res, rows = _read(out, f"vqav2_4shot_rices+{variant}")
-        assert res["selection"]["selection"] == f"rices+{variant}" and res["selection"]["base"] == "rices"
+def _same_demonstrations_but_the_control(folder: Path, stem: str, variants: list[str], k: int) -> dict:
+    """Every control's samples name the plain run's demonstrations and change the prompt as the control says;
+    returns each control's mean."""
+    plain, base = _read(folder, stem)
+    assert "control" not in plain["selection"]
+    means = {}
+    for variant in variants:
+        res, rows = _read(folder, f"{stem}+{variant}")
+        sel = plain["selection"]["selection"]
+        assert res["selection"]["selection"] == f"{sel}+{variant}" and res["selection"]["base"] == sel
         assert res["baselines"]["majority"] == plain["baselines"]["majority"]  # baselines: the selection's
         assert rows.keys() == base.keys()
         for i, row in rows.items():
@@ -125,7 +125,7 @@ def test_every_control_runs_on_the_plain_runs_demonstrations_and_resumes(toy_roo
             assert row["chunks"][-1] == b["chunks"][-1]
             demos, plain_demos = row["chunks"][:-1], b["chunks"][:-1]
             if variant == "demo-images-none":
-                assert [c["image"] for c in demos] == [None] * 4
+                assert [c["image"] for c in demos] == [None] * k
                 assert [c["text"] for c in demos] == [c["text"] for c in plain_demos]
             elif variant == "demo-images-shuffle":
                 assert [c["text"] for c in demos] == [c["text"] for c in plain_demos]
@@ -138,13 +138,51 @@ def test_every_control_runs_on_the_plain_runs_demonstrations_and_resumes(toy_roo
                     c["text"][: -len(c["answer"])] for c in plain_demos]
             else:
                 assert demos == plain_demos[::-1]
-        changed[variant] = res["mean"]
-    logs = {p: p.read_text() for p in (out / "of-toy" / "items").glob("*.jsonl")}
-    assert len(logs) == 5  # one item log per control: the run key holds the control
-    assert _controls(toy_root, out) == 0  # again: everything read back, nothing recomputed
-    assert {p: p.read_text() for p in (out / "of-toy" / "items").glob("*.jsonl")} == logs
-    for variant, mean in changed.items():
-        assert _read(out, f"vqav2_4shot_rices+{variant}")[0]["mean"] == mean
+        means[variant] = res["mean"]
+    return means
+
+
+def _resumes(folder: Path, rerun, stem: str, means: dict) -> None:
+    """One item log per control (the run key holds the control); the same command again recomputes nothing."""
+    logs = {p: p.read_text() for p in (folder / "items").glob("*.jsonl")}
+    assert len(logs) == len(means) + 1
+    assert rerun() == 0
+    assert {p: p.read_text() for p in (folder / "items").glob("*.jsonl")} == logs
+    for variant, mean in means.items():
+        assert _read(folder, f"{stem}+{variant}")[0]["mean"] == mean
+
+
+def test_every_control_runs_on_the_plain_runs_demonstrations_and_resumes(toy_root, tmp_path):
+    out = tmp_path / "runs"
+    assert _controls(toy_root, out) == 0
+    means = _same_demonstrations_but_the_control(
+        out / "of-toy", "vqav2_4shot_rices",
+        ["demo-images-none", "demo-images-shuffle", "demo-answers-shuffle", "order-similar-first"], 4)
+    _resumes(out / "of-toy", lambda: _controls(toy_root, out), "vqav2_4shot_rices", means)
+
+
+def test_every_control_runs_on_a_tiny_hugging_face_model_and_resumes(tmp_path):
+    """The tiny Idefics2 checkpoint on the fixture data: its processor renders the same controlled chunks."""
+    from tests.helpers_idefics import BUILDERS
+
+    BUILDERS["idefics2"](tmp_path / "tiny-idefics2" / "model", seed=3)
+    spec = tmp_path / "tiny-idefics2" / "spec.yaml"
+    spec.write_text("family: idefics2\nmodel: model\n")
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "data"
+
+    def controls():
+        return main(["controls", "--model", str(spec), "--task", "vqav2", "--shots", "2", "--num-samples", "3",
+                     "--data-root", str(fixtures), "--output-dir", str(tmp_path / "runs"), "--quiet"])
+
+    assert controls() == 0
+    folder = tmp_path / "runs" / "tiny-idefics2"
+    means = _same_demonstrations_but_the_control(
+        folder, "vqav2_2shot_random", ["demo-images-none", "demo-images-shuffle", "demo-answers-shuffle"], 2)
+    plain = _read(folder, "vqav2_2shot_random")[1]
+    rows = _read(folder, "vqav2_2shot_random+demo-images-none")[1]
+    for i, r in rows.items():  # the rendered prompt holds the query's image alone: a third of the image tokens
+        assert 3 * r["prompt"].count("<image>") == plain[i]["prompt"].count("<image>") > 0
+    _resumes(folder, controls, "vqav2_2shot_random", means)
 
 
 def test_controls_that_cannot_apply_are_one_line(toy_root, tmp_path, capsys):
