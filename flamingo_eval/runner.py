@@ -181,8 +181,8 @@ class Runner:
 
     # -- one batch -------------------------------------------------------------------------------------
 
-    def _prompts(self, td: TaskData, selector, shots: int, batch: list[Sample], seed: int = 0):
-        from flamingo_eval.prompt_builder import build_prompt, demo_answer, effective_shots
+    def _prompts(self, td: TaskData, selector, shots: int, batch: list[Sample], seed: int):
+        from flamingo_eval.prompt_builder import build_prompt, effective_shots
 
         k = effective_shots(shots)
         out = []
@@ -191,7 +191,7 @@ class Runner:
             prompt = build_prompt(td.task, [d.sample for d in demos], item, demo_images=shots > 0)
             if not self.config.control.plain:
                 prompt = self.config.control.apply(prompt, seed, item.id)
-            out.append((item, [(d, demo_answer(td.task, d.sample)) for d in demos], prompt))
+            out.append((item, demos, prompt))
         return out
 
     def _infer(self, td: TaskData, prompts: list) -> list[dict]:
@@ -211,6 +211,8 @@ class Runner:
 
     def _records(self, td: TaskData, seed: int, prompts: list) -> list[dict]:
         """Run a batch; a bad image is isolated to its item, then skipped (if asked) or raised."""
+        from flamingo_eval.prompt_builder import demo_answer
+
         try:
             outs = self._infer(td, prompts)
         except BadImageError as e:
@@ -221,10 +223,10 @@ class Runner:
             outs = [{"skipped": str(e)}]
         rows = []
         for (item, demos, prompt), out in zip(prompts, outs, strict=True):
-            rows.append({"seed": seed, "id": item.id, "demos": [d.sample.id for d, _ in demos],
-                         "demo_answers": [a for _, a in demos],
-                         "similarities": [d.similarity for d, _ in demos]
-                         if demos and demos[0][0].similarity is not None else None,
+            rows.append({"seed": seed, "id": item.id, "demos": [d.sample.id for d in demos],
+                         "demo_answers": [demo_answer(td.task, d.sample) for d in demos],
+                         "similarities": [d.similarity for d in demos] if demos and demos[0].similarity is not None
+                         else None,
                          "chunks": prompt_record(prompt), "prompt": self.model.render(prompt), **out})
         return rows
 
