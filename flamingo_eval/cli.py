@@ -9,7 +9,8 @@ from pathlib import Path
 
 from flamingo_eval.errors import UserError
 
-SUBCOMMANDS = ("run", "ls", "score", "index", "leaderboard", "report", "regress", "demo", "data", "doctor")
+SUBCOMMANDS = ("run", "ls", "score", "index", "leaderboard", "report", "regress", "demo", "data", "doctor",
+               "controls")
 
 
 def parse_data_overrides(items: Sequence[str] | None) -> dict[str, str]:
@@ -26,6 +27,13 @@ def parse_data_overrides(items: Sequence[str] | None) -> dict[str, str]:
 def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default="data", help="root of the data layout (default: ./data)")
     p.add_argument("--data", action="append", metavar="KEY=PATH", help="override one data file of the task")
+
+
+def add_control_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--demo-images", choices=["none", "shuffle"],
+                   help="control: demonstrations lose their images, or swap them among themselves")
+    p.add_argument("--demo-answers", choices=["shuffle"], help="control: demonstrations swap their answers")
+    p.add_argument("--order", choices=["similar-first"], help="control (RICES): the most similar demonstration first")
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -54,9 +62,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from flamingo_eval.runner import run
+
+    run(run_config(args))
+    return 0
+
+
+def run_config(args: argparse.Namespace):
+    """``run``'s (and ``controls``') arguments -> the runner's configuration; bad combinations are one line."""
     import os
 
-    from flamingo_eval.runner import RunConfig, run
+    from flamingo_eval.runner import RunConfig
 
     if args.quiet:
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
@@ -69,15 +85,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flamingo_eval.demos.vlicl import with_description
 
     config = RunConfig(
-        model=args.model, tasks=with_description(args.task, args.task_description), shots=args.shots, seeds=seeds, rices=args.rices,
+        model=args.model, tasks=with_description(args.task, args.task_description), shots=args.shots, seeds=seeds,
+        rices=args.rices,
         **_rices_encoder(args),
         num_samples=args.num_samples, batch_size=args.batch_size, device=args.device, precision=args.precision,
         device_map=args.device_map,
         data_root=args.data_root, overrides=parse_data_overrides(args.data), output_dir=args.output_dir,
         skip_bad_images=args.skip_bad_images, vqa_scorer=args.vqa_scorer, query_set_size=args.query_set_size,
-        progress=not args.quiet,
+        progress=not args.quiet, rices_by=args.rices_by, **_control(args),
     )
-    run(config)
+    return config
+
+
+def _control(args: argparse.Namespace) -> dict:
+    from flamingo_eval.controls import parse
+
+    return {"control": parse(args.demo_images, args.demo_answers, args.order)}
+
+
+def cmd_controls(args: argparse.Namespace) -> int:
+    """The plain run, then each control of it, on the same demonstrations, with the model loaded once."""
+    from dataclasses import replace
+
+    from flamingo_eval.controls import standard_controls
+    from flamingo_eval.runner import Runner
+
+    if args.demo_images or args.demo_answers or args.order:
+        raise UserError("controls runs the plain run and every control itself: drop --demo-images, "
+                        "--demo-answers and --order")
+    config = run_config(args)
+    model = None
+    for control in standard_controls("rices" if args.rices else "random"):
+        if "shuffle" in (control.demo_images, control.demo_answers) and 1 in config.shots:
+            print(f"controls: skipping {control.suffix()[1:]}: 1 shot has nothing to shuffle", file=sys.stderr)
+            continue
+        runner = Runner(replace(config, control=control), model=model)
+        model = runner.model
+        runner.run()
     return 0
 
 
@@ -205,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rices-encoder", default="ViT-L-14",
                    help="open_clip model name, local-dir:DIR, or toy (of-toy's ViT, for the toy data)")
     p.add_argument("--rices-pretrained", default="openai", help="open_clip tag, weights file, or none")
+    p.add_argument("--rices-by", default="image", choices=["image", "text", "image+text"],
+                   help="RICES similarity of the images, of the questions' CLIP text features (VQA), or their sum")
     p.add_argument("--num-samples", type=int, help="evaluate a deterministic subsample of N items")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="cpu")
@@ -219,7 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task-description", default="nothing", choices=["nothing", "concise", "detailed"],
                    help="VL-ICL tasks: the task description before the prompt (their :concise/:detailed variants)")
     add_data_args(p)
+    add_control_args(p)
     p.set_defaults(func=cmd_run)
+
+    # `controls` takes run's options (main() parses them with run's parser): listed here for the help
+    sub.add_parser("controls", help="the plain run and each of its demonstration controls (images removed, "
+                                    "images shuffled, answers shuffled; RICES: most similar first); run's options")
 
     p = sub.add_parser("score", help="re-score an official-format predictions file, no model needed")
     p.add_argument("--task", required=True)
@@ -320,8 +371,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv.insert(0, "run")  # the bare form: flamingo-eval --model ... --task ...
+    controls = bool(argv) and argv[0] == "controls"
+    if controls:
+        argv[0] = "run"
     parser = build_parser()
     args = parser.parse_args(argv)
+    if controls:
+        args.func = cmd_controls
     _quiet_libraries()
     try:
         return int(args.func(args) or 0)

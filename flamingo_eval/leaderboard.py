@@ -13,11 +13,12 @@ from pathlib import Path
 from flamingo_eval.published import others_text, published
 from flamingo_eval.results import find_results, load_result
 
-KEY = ("model", "task", "shots", "selection")
-COLUMNS = ["model", "task", "shots", "selection", "metric", "mean", "std", "trials", "n", "published",
+KEY = ("model", "task", "shots", "selection")  # a control run's selection is its variant: random+demo-images-none
+BASELINES = ["majority", "last", "copy_rate", "copy_last_rate"]  # flamingo_eval.baselines, beside the score
+COLUMNS = ["model", "task", "shots", "selection", "metric", "mean", "std", "trials", "n", *BASELINES, "published",
            "published_std", "flamingo_9b", "published_source", "published_other", "file"]
-MARKDOWN_COLUMNS = ["model", "task", "shots", "selection", "metric", "mean", "std", "trials", "n", "published",
-                    "flamingo_9b", "published_other"]
+MARKDOWN_COLUMNS = ["model", "task", "shots", "selection", "metric", "mean", "std", "trials", "n", *BASELINES,
+                    "published", "flamingo_9b", "published_other"]
 
 
 def model_label(result: dict) -> str:
@@ -31,7 +32,13 @@ def result_row(result: dict, path: Path) -> dict:
     return {"model": model_label(result), "task": result["task"]["name"], "shots": int(result["shots"]),
             "selection": result["selection"]["selection"], "metric": result["task"]["metric"],
             "mean": round(result["mean"], 4), "std": round(result["std"], 4), "trials": len(result["trials"]),
-            "n": result["n"], "file": str(path), "_created": result.get("created", "")}
+            "n": result["n"], **baseline_columns(result), "file": str(path), "_created": result.get("created", "")}
+
+
+def baseline_columns(result: dict) -> dict:
+    """The result's model-free baselines and copy rates (blank for results written before them)."""
+    found = result.get("baselines") or {}
+    return {k: round(found[k], 4) if k in found else "" for k in BASELINES}
 
 
 def _order(row: dict) -> tuple:

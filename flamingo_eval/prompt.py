@@ -98,10 +98,12 @@ def instruction_of(prompt: list[Chunk]) -> str:
 
 def chunk_records(prompt: list[Chunk]) -> list[dict]:
     """The chunks as samples files record them: image key (or null) and text, plus ``images`` (every key in
-    order) only for a chunk with more than one image, so single-image records stay as they always were."""
+    order) only for a chunk with more than one image, and a demonstration's ``answer`` where it has one."""
     out = []
     for c in prompt:
         record = {"image": c.image.key if c.image is not None else None, "text": c.text}
+        if c.answer is not None:
+            record["answer"] = c.answer
         if c.more_images:
             record["images"] = [im.key for im in c.images]
         out.append(record)

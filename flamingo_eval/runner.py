@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flamingo_eval.controls import Control, selection_record
 from flamingo_eval.data.sample import Sample
 from flamingo_eval.demos import Demo
 from flamingo_eval.distributed import World, init_world, local_device
@@ -49,6 +50,7 @@ class RunConfig:
     rices: bool = False
     rices_encoder: str = "ViT-L-14"
     rices_pretrained: str | None = "openai"
+    rices_by: str = "image"  # image | text | image+text (flamingo_eval.demos.rices_text)
     num_samples: int | None = None
     batch_size: int = 8
     device: str = "cpu"
@@ -61,6 +63,7 @@ class RunConfig:
     vqa_scorer: str = "official"
     query_set_size: int = 2048
     progress: bool = True
+    control: Control = field(default_factory=Control)  # demonstration controls (flamingo_eval.controls)
 
 
 def subsample(items: Sequence[Sample], n: int | None) -> list[Sample]:
@@ -146,6 +149,8 @@ class Runner:
         self.world = world or init_world(config.device)
         self.out_dir = ensure_writable_dir(Path(config.output_dir) / safe_name(config.model))
         self.tasks = [load_task_data(config, t) for t in config.tasks]
+        _check_rices_by(config, self.tasks)
+        config.control.check("rices" if config.rices else "random", config.shots, [td.task for td in self.tasks])
         if model is None:
             from flamingo_eval.models import load_model
 
@@ -169,6 +174,13 @@ class Runner:
 
             encoder = ClipEncoder(self.config.rices_encoder, self.config.rices_pretrained,
                                   device=local_device(self.config.device), progress=self.config.progress)
+            if self.config.rices_by != "image":
+                from flamingo_eval.demos.rices_text import SampleRicesSelector
+
+                selector = SampleRicesSelector(td.pool, td.pool.fingerprint, encoder, self.config.rices_by,
+                                               device=local_device(self.config.device))
+                selector.prepare(td.items, combined_sha256([td.eval_split.fingerprint, str(self.config.num_samples)]))
+                return [(self.config.seeds[0], selector)]
             selector = RicesSelector(td.pool, td.pool.fingerprint, encoder, device=local_device(self.config.device))
             selector.prepare(td.items, combined_sha256([td.eval_split.fingerprint, str(self.config.num_samples)]))
             return [(self.config.seeds[0], selector)]
@@ -176,9 +188,13 @@ class Runner:
 
         return [(seed, RandomSelector(td.pool, seed, self.config.query_set_size)) for seed in self.config.seeds]
 
+    def _selection(self, selector) -> dict[str, Any]:
+        """What the run records as its selection: the selector's, with the control (if any) added."""
+        return selection_record(selector.describe(), self.config.control)
+
     # -- one batch -------------------------------------------------------------------------------------
 
-    def _prompts(self, td: TaskData, selector, shots: int, batch: list[Sample]):
+    def _prompts(self, td: TaskData, selector, shots: int, batch: list[Sample], seed: int):
         from flamingo_eval.prompt_builder import build_prompt, effective_shots
 
         k = shots if _is_vlicl(td.task) else effective_shots(shots)  # VL-ICL: no demonstrations at 0 shots
@@ -186,6 +202,8 @@ class Runner:
         for item in batch:
             demos: list[Demo] = selector.select(item, k)
             prompt = build_prompt(td.task, [d.sample for d in demos], item, demo_images=shots > 0)
+            if not self.config.control.plain:
+                prompt = self.config.control.apply(prompt, seed, item.id)
             out.append((item, demos, prompt))
         return out
 
@@ -206,6 +224,8 @@ class Runner:
 
     def _records(self, td: TaskData, seed: int, prompts: list) -> list[dict]:
         """Run a batch; a bad image is isolated to its item, then skipped (if asked) or raised."""
+        from flamingo_eval.prompt_builder import demo_answer
+
         try:
             outs = self._infer(td, prompts)
         except BadImageError as e:
@@ -217,6 +237,7 @@ class Runner:
         rows = []
         for (item, demos, prompt), out in zip(prompts, outs, strict=True):
             rows.append({"seed": seed, "id": item.id, "demos": [d.sample.id for d in demos],
+                         "demo_answers": [demo_answer(td.task, d.sample) for d in demos],
                          "similarities": [d.similarity for d in demos] if demos and demos[0].similarity is not None
                          else None,
                          "chunks": prompt_record(prompt), "prompt": self.model.render(prompt), **out})
@@ -227,7 +248,7 @@ class Runner:
     def _trial(self, td: TaskData, shots: int, seed: int, selector) -> dict[str, dict]:
         cfg = self.config
         key = run_key({"model": self.model.describe(), "task": td.task.sha256, "shots": shots,
-                       "selection": selector.describe(), "seed": seed,
+                       "selection": self._selection(selector), "seed": seed,
                        "generation": asdict(td.task.generation) if td.task.generation else None})
         log_dir = self.out_dir / "items"
         done = {r["id"]: r for r in ItemLog.read_all(sorted(log_dir.glob(f"{key}.r*.jsonl")))}
@@ -235,12 +256,12 @@ class Runner:
         todo = [s for s in mine if s.id not in done]
         log = ItemLog(log_dir / f"{key}.r{self.world.rank}.jsonl")
         records = {s.id: done[s.id] for s in mine if s.id in done}
-        bar = _progress(f"{td.task.name} {shots}-shot {selector.describe()['selection']} seed {seed}",
+        bar = _progress(f"{td.task.name} {shots}-shot {self._selection(selector)['selection']} seed {seed}",
                         total=len(mine), initial=len(records), enabled=cfg.progress and self.world.is_main)
         # Sorting by prompt size keeps padding low; results do not depend on the order.
         order = sorted(todo, key=lambda s: (len(s.question) + len(s.text), s.id))
         for start in range(0, len(order), cfg.batch_size):
-            prompts = self._prompts(td, selector, shots, order[start:start + cfg.batch_size])
+            prompts = self._prompts(td, selector, shots, order[start:start + cfg.batch_size], seed)
             rows = self._records(td, seed, prompts)
             log.append(rows)
             records.update({r["id"]: r for r in rows})
@@ -265,13 +286,17 @@ class Runner:
         trial = {"score": result.score, "n": result.n, "skipped": len(records) - len(kept)}
         if "groups" in result.details:
             trial["groups"] = result.details["groups"]
+        from flamingo_eval.baselines import trial_baselines
+
+        trial["baselines"] = trial_baselines(td.task, [r for r in rows if "skipped" not in r], td.references,
+                                             self.config.vqa_scorer)
         return trial, rows
 
     def submit_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> None:
         """A test split scored by a server: each trial's answers become its submission file."""
         from flamingo_eval.submission import submission_rows, upload_line
 
-        stem = result_stem(td.task.name, shots, trials[0][1].describe()["selection"])
+        stem = result_stem(td.task.name, shots, self._selection(trials[0][1])["selection"])
         for seed, selector in trials:
             records = self._trial(td, shots, seed, selector)
             if not self.world.is_main:
@@ -285,7 +310,7 @@ class Runner:
 
     def run_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> dict | None:
         started = time.time()
-        selection = trials[0][1].describe()
+        selection = self._selection(trials[0][1])
         per_trial, samples = [], []
         for seed, selector in trials:
             records = self._trial(td, shots, seed, selector)
@@ -295,6 +320,8 @@ class Runner:
                 samples.extend(rows)
         if not self.world.is_main:
             return None
+        from flamingo_eval.baselines import mean_baselines
+
         scores = [t["score"] for t in per_trial]
         mean = sum(scores) / len(scores)
         std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
@@ -312,6 +339,7 @@ class Runner:
             "trials": per_trial,
             "mean": mean,
             "std": std,
+            "baselines": mean_baselines([t["baselines"] for t in per_trial]),
             "n": per_trial[0]["n"],
             "num_samples": self.config.num_samples,
             "generation": asdict(td.task.generation) if td.task.generation else None,
@@ -363,6 +391,16 @@ def _demonstrations_per_prompt(task: TaskSpec, shots: int) -> int:
 
         return demonstrations_per_prompt(task, shots)
     return 2 if shots == 0 else shots
+
+
+def _check_rices_by(config: RunConfig, tasks: list[TaskData]) -> None:
+    from flamingo_eval.demos.rices_text import check_rices_by
+    from flamingo_eval.errors import ConfigError
+
+    if config.rices_by != "image" and not config.rices:
+        raise ConfigError(f"--rices-by {config.rices_by} needs --rices")
+    for td in tasks:
+        check_rices_by(config.rices_by, td.task.name, td.task.kind)
 
 
 def _report(result: dict, out_dir: Path) -> None:

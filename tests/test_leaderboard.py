@@ -78,3 +78,21 @@ def test_published_flag_lists_the_published_only_models_on_the_measured_tasks(tm
     assert len(df[(df.model == "idefics-9b") & (df.shots == 8)]) == 1  # the measured row, not a second one
     assert len(df[df["mean"] != ""]) == 1
     assert len(pd.read_csv(out)) > 50  # OpenFlamingo, Flamingo, Idefics, MM1 and Idefics2 on COCO
+
+
+def test_controls_are_rows_keyed_by_their_selection_variant_with_the_baselines_beside_the_score(tmp_path):
+    import json
+
+    for selection, score in [("random", 80.0), ("random+demo-answers-shuffle", 60.0)]:
+        path = write_result(tmp_path, "of-toy", "coco", 4, [score], selection=selection)
+        data = json.loads(path.read_text())
+        data["baselines"] = {"majority": 50.0, "last": 45.5, "copy_rate": 12.5, "copy_last_rate": 6.25}
+        path.write_text(json.dumps(data))
+    write_result(tmp_path, "of-toy", "coco", 0, [40.0])  # written before the baselines: blank columns
+    rows = leaderboard([str(tmp_path)], tmp_path / "lb.csv", tmp_path / "lb.md", None)
+    assert [(r["shots"], r["selection"], r["mean"], r["majority"]) for r in rows] == [
+        (0, "random", 40.0, ""), (4, "random", 80.0, 50.0), (4, "random+demo-answers-shuffle", 60.0, 50.0)]
+    df = pd.read_csv(tmp_path / "lb.csv")
+    assert list(df.columns[9:13]) == ["majority", "last", "copy_rate", "copy_last_rate"]
+    assert df.iloc[2]["last"] == 45.5 and df.iloc[2]["copy_last_rate"] == 6.25
+    assert "| of-toy | coco | 4 | random+demo-answers-shuffle | cider | 60.0 |" in (tmp_path / "lb.md").read_text()

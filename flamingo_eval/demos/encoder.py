@@ -210,6 +210,28 @@ class ClipEncoder:
                 pool.shutdown(wait=True, cancel_futures=True)
 
 
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) fp32 L2-normalised CLIP text embeddings (``--rices-by text``: the query's question)."""
+        import open_clip
+        import torch
+
+        self._load()
+        tokenizer = open_clip.get_tokenizer(self.name)
+        vocab = self._model.token_embedding.num_embeddings if hasattr(self._model, "token_embedding") else None
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            tokens = tokenizer(list(texts[start:start + self.batch_size]))
+            if vocab is not None and int(tokens.max()) >= vocab:
+                raise ConfigError(f"RICES encoder {self.name}: its text tower ({vocab} tokens) does not match "
+                                  "its tokenizer; --rices-by text needs a CLIP with a real text encoder")
+            with torch.inference_mode():
+                feats = self._model.encode_text(tokens.to(self.device)).float()
+                feats = torch.nn.functional.normalize(feats, dim=-1)
+            out.append(feats.cpu().numpy().astype(np.float32, copy=False))
+        dim = out[0].shape[1] if out else 0
+        return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
+
+
 def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 

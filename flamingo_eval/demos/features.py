@@ -90,6 +90,26 @@ def sample_features(samples: Sequence[Sample], fingerprint: str | None, encoder:
     return image_features(table, fingerprint, encoder)[table.rows]
 
 
+def text_features(texts: Sequence[str], encoder: ImageEncoder) -> np.ndarray:
+    """(len(texts), dim) CLIP text features (``--rices-by text``), cached by the encoder and a hash of the texts,
+    so a repeated run loads one file; each distinct text is encoded once."""
+    digest = hashlib.sha256("\0".join(texts).encode()).hexdigest()
+    path = encoder_cache_dir(encoder) / "texts" / f"{digest[:32]}.npy"
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text())
+        if meta.get("texts_sha256") == digest:
+            return np.load(path)
+    except (FileNotFoundError, ValueError, OSError):
+        pass
+    unique = list(dict.fromkeys(texts))
+    feats = encoder.encode_texts(unique)
+    row = {t: i for i, t in enumerate(unique)}
+    out = feats[[row[t] for t in texts]] if len(texts) else feats
+    _atomic_save(path, out, {"texts_sha256": digest, "texts": len(texts), "encoder": encoder.name,
+                             "encoder_id": encoder.identity})
+    return out
+
+
 # ---- layer 1 ---------------------------------------------------------------------------------------------
 
 

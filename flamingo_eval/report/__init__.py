@@ -19,6 +19,7 @@ from typing import Any
 from flamingo_eval.errors import UserError
 from flamingo_eval.report.cells import Cell, ReadStats, collect_cells, iter_items
 from flamingo_eval.report.chunks import CHUNK_ITEMS, TrialWriter
+from flamingo_eval.report.controls import base_selection, control_panels
 from flamingo_eval.report.images import ImageResolver, ImageStats, Thumbnails
 from flamingo_eval.report.site import (
     PLOT,
@@ -78,7 +79,7 @@ def _write_cell(cell: Cell, scratch: Path, thumbs: Thumbnails, resolver: ImageRe
                 stats: ReadStats, chunk_items: int, bar: Any) -> list[dict[str, Any]]:
     """All trials of a cell; trials in the result's seed order (a seed only the samples name comes last)."""
     order = {s: i for i, s in enumerate(cell.seeds())}
-    shared = cell.row["selection"] == "random"  # a fixed query set per seed: few distinct demonstrations
+    shared = base_selection(cell) == "random"  # a fixed query set per seed: few distinct demonstrations
     writers: dict[int, TrialWriter] = {}
     for item in iter_items(cell, data_root, stats):
         if item.seed not in writers:
@@ -113,7 +114,8 @@ def _cell_entry(cell: Cell, trials: list[dict[str, Any]]) -> dict[str, Any]:
             "options": _options(cell.task) if kind == "classification" else None,
             "mean": cell.row["mean"], "std": cell.row["std"], "n": cell.row["n"], "trials": trials,
             "samples": str(cell.samples_path) if cell.samples_path else None,
-            "selection_info": cell.result.get("selection", {})}
+            "selection_info": cell.result.get("selection", {}),
+            "baselines": cell.result.get("baselines")}
 
 
 def build_report(paths: list[str], out: str | Path, data_root: str | None = None, link_images: bool = False,
@@ -148,6 +150,8 @@ def build_report(paths: list[str], out: str | Path, data_root: str | None = None
         raise
     finally:
         bar.close()
+    for cid, panel in control_panels(cells).items():
+        index_cells[cid]["controls"] = panel
     for cell in cells:
         if cell.samples_path is None:
             notes.append(f"{cell.result_path}: no samples file beside it; the leaderboard shows it, the sample "

@@ -442,12 +442,19 @@
     return out;
   }
 
+  // The demonstration (prompt order) whose answer the output repeats, or null (flamingo_eval.baselines).
+  function copiedOf(item) {
+    const c = item.extra ? item.extra.copied : null;
+    return c === undefined ? null : c;
+  }
+
   function card(cell, entry) {
     const item = entry.item;
+    const copied = copiedOf(item);
     const demos = item.d.map((ref, j) => {
       const d = demoOf(entry, ref);
       const sim = item.sim ? item.sim[j] : null;
-      return el("figure", { class: "demo", dataset: { demoId: d.id } },
+      return el("figure", { class: j === copied ? "demo copied" : "demo", dataset: { demoId: d.id } },
         thumb(d, d.key, "demonstration"), ...moreThumbs(d, "demonstration"),
         el("figcaption", null,
           el("span", { class: "demo-text", text: d.text }),
@@ -478,6 +485,8 @@
       el("header", null,
         el("span", { class: "item-id", text: item.id }),
         el("span", { class: `badge ${cls}`, text: item.skip ? "skipped" : `score ${fmt(item.score)}` }),
+        copied !== null ? el("span", { class: "badge copy", text: `copies demonstration ${copied + 1}`,
+          title: "the answer equals this demonstration's answer after the task's normalisation" }) : null,
         el("span", { class: "hint", text: `${plural(item.d.length, "demonstration")} in prompt order, then the query` })),
       el("div", { class: "body" },
         el("div", { class: "prompt-row" }, demos, query),
@@ -528,6 +537,35 @@
       c.trials.length);
   }
 
+  // Model-free baselines from the same demonstrations, beside the score (flamingo_eval.baselines).
+  function baselinesLine(cell) {
+    const b = cell.baselines;
+    return el("p", { class: "baselines" },
+      el("span", { class: "label", text: "baselines " }),
+      `majority ${fmt(b.majority)} · last ${fmt(b.last)} · outputs copying a demonstration ` +
+      `${fmt(b.copy_rate, 1)}% (the last ${fmt(b.copy_last_rate, 1)}%)`);
+  }
+
+  // The plain run beside each control run of the same cell: score, change, items that changed.
+  function controlsPanel(cid, cell) {
+    const rows = cell.controls;
+    const plain = rows[0];
+    return el("section", { class: "controls-panel" },
+      el("h3", { text: "controls" }),
+      el("table", null,
+        el("thead", null, el("tr", null, ["selection", cell.metric, "change", "answers changed", "scores changed", ""]
+          .map((h) => el("th", { text: h })))),
+        el("tbody", null, rows.map((r, i) => el("tr", { class: r.cell === cid ? "current" : null },
+          el("td", null, el("a", { href: href("/cell/" + encodeURIComponent(r.cell), {}) }, r.selection)),
+          el("td", { class: "num", text: fmt(r.score) }),
+          el("td", { class: i === 0 ? "num" : `num ${r.change >= 0 ? "delta-pos" : "delta-neg"}`,
+            text: i === 0 ? "—" : (r.change >= 0 ? "+" : "") + fmt(r.change) }),
+          el("td", { class: "num", text: i === 0 ? "—" : `${r.changed_answers} of ${r.compared}` }),
+          el("td", { class: "num", text: i === 0 ? "—" : `${r.changed_scores} of ${r.compared}` }),
+          el("td", null, i === 0 ? null : el("a", { href: href("/compare", { a: plain.cell, b: r.cell }) },
+            "compare items")))))));
+  }
+
   async function viewCell(main, cid, params, token) {
     const cell = INDEX.cells[cid];
     if (!cell) {
@@ -537,6 +575,8 @@
     main.append(el("h2", { text: cellTitle(cell) }),
       el("p", { class: "hint" }, `${cell.metric} ${fmt(cell.mean)}` + (cell.trials.length > 1 ? ` ± ${fmt(cell.std)}` : "") +
         ` over ${plural(cell.n, "item")} · `, el("a", { href: "#/" }, "back to the leaderboard")));
+    if (cell.baselines) main.append(baselinesLine(cell));
+    if (cell.controls) main.append(controlsPanel(cid, cell));
     if (!cell.trials.length) {
       main.append(el("p", { class: "error", text: "No samples file was found beside this result." }));
       return;
