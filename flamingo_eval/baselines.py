@@ -85,11 +85,12 @@ def trial_baselines(task: TaskSpec, rows: Sequence[dict], references: Mapping[st
                     vqa_scorer: str = "official") -> dict[str, Any] | None:
     """One trial's baselines (scored with the task's metric) and copy rates, over its scored rows.
 
-    Each row gets ``copied``. None where a row predates the baselines (an item log without ``demo_answers``).
+    Each row gets ``copied``. None where a row predates the baselines (an item log without ``demo_answers``)
+    or its prompt has no demonstrations (VL-ICL at 0 shots): there is nothing to vote on.
     """
     from flamingo_eval.scoring import score_answers
 
-    if not rows or any("demo_answers" not in r for r in rows):
+    if not rows or any(not r.get("demo_answers") for r in rows):
         return None
     answers = {r["id"]: baseline_answers(task, r["demo_answers"], r.get("similarities")) for r in rows}
     refs = {r["id"]: references[r["id"]] for r in rows}

@@ -115,3 +115,11 @@ def test_the_baselines_in_a_result_equal_a_recomputation_from_its_samples(of_toy
             assert normalise(task, s["chunks"][s["copied"]]["answer"]) == normalise(task, s["answer"])
     assert result["baselines"]["copy_rate"] == pytest.approx(100 * sum(c is not None for c in copies) / len(copies))
     assert result["baselines"]["copy_last_rate"] == pytest.approx(100 * copies.count(3) / len(copies))
+
+
+def test_a_prompt_without_demonstrations_has_no_baselines():
+    from flamingo_eval.baselines import trial_baselines
+    from flamingo_eval.task import load_task
+
+    rows = [{"id": "1", "answer": "3", "demo_answers": [], "chunks": [{"image": "q", "text": "Q"}]}]
+    assert trial_baselines(load_task("vqav2"), rows, {"1": ["3"]}) is None

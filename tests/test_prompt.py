@@ -10,6 +10,6 @@ def test_samples_record_a_single_image_chunk_as_they_always_did():
 def test_a_chunk_with_several_images_also_records_every_key_in_order():
     a, b = Image(key="vlicl/a.png"), Image(key="vlicl/b.png")
     prompt = Prompt([Chunk(a, "Q\nAnswer: 3", answer="3", more_images=(b,))])
-    assert chunk_records(prompt) == [{"image": "vlicl/a.png", "text": "Q\nAnswer: 3",
+    assert chunk_records(prompt) == [{"image": "vlicl/a.png", "text": "Q\nAnswer: 3", "answer": "3",
                                       "images": ["vlicl/a.png", "vlicl/b.png"]}]
     assert prompt.images() == [a, b]
