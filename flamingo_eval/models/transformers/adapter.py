@@ -20,7 +20,7 @@ from flamingo_eval.models.files import weights_sha256
 from flamingo_eval.models.hf.protocol import answer_text, stop_ids
 from flamingo_eval.models.placement import dtype_of
 from flamingo_eval.models.transformers import decode
-from flamingo_eval.models.transformers.inputs import collate, encode, SAME_IMAGE_COUNT
+from flamingo_eval.models.transformers.inputs import SAME_IMAGE_COUNT, collate, encode
 from flamingo_eval.models.transformers.render import DATE, prompt_text, reads_date
 from flamingo_eval.models.transformers.spec import TransformersSpec
 from flamingo_eval.prompt import Chunk
