@@ -107,9 +107,9 @@ class TransformersAdapter(ModelAdapter):
             one = encode(self.processor, self.render(prompt), pictures)
             tokens = int(one["input_ids"].shape[1])
             if limit and tokens + following > limit:
-                raise ConfigError(f"{self.name}: a {len(prompt) - 1}-shot prompt is {tokens} tokens, plus {following} "
-                                  f"new ones over the model's context of {limit} tokens; use fewer shots or smaller "
-                                  "images")
+                raise ConfigError(f"{self.name}: a {len(prompt) - 1}-shot prompt of {tokens} tokens plus {following} "
+                                  f"new ones exceeds the model's context of {limit} tokens; use fewer shots or "
+                                  "smaller images")
             encoded.append(one)
         return collate(encoded, self.model_type, self.pad_id)
 
