@@ -131,6 +131,39 @@ SMOLVLM_TEMPLATE = (
 )
 
 
+# LLaVA-OneVision (Qwen2 text): <|im_start|>role ... <|im_end|> turns, no default system turn, and in each
+# message all its images first ("<image>\\n" each) and then its text items.
+LLAVA_ONEVISION_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}"
+    "{% for item in message['content'] if item['type'] == 'image' %}<image>\n{% endfor %}"
+    "{% for item in message['content'] if item['type'] == 'text' %}{{ item['text'] }}{% endfor %}"
+    "{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+# InternVL3 (-hf): Qwen2-style turns with a default system turn of its own, each image item as
+# "<IMG_CONTEXT>\\n" where it sits (the processor wraps it in <img> ... </img> and expands it per tile).
+INTERNVL_TEMPLATE = (
+    "{% if messages[0]['role'] != 'system' %}"
+    "<|im_start|>system\nYou are InternVL, a multimodal assistant.<|im_end|>\n{% endif %}"
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<IMG_CONTEXT>\n{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Builders
 
@@ -333,8 +366,83 @@ def build_smolvlm2(directory: Path, seed: int = 0) -> Path:
     return _save(model, processor, directory, [tok.eos_token_id])
 
 
+def build_llava_onevision(directory: Path, seed: int = 0) -> Path:
+    """LLaVA-OneVision: a 2-layer Qwen2 text model, a 2-layer SigLIP on 16 px images (4 px patches: 16 tokens,
+    feature strategy "full" as the real one), the 2-layer MLP projector and the learned image newline. As the
+    real processor: one image in a prompt goes "anyres" (base image + tiles from the grid pinpoints 16..32 px,
+    newline tokens per row, capped at anyres_max_9); several images in one prompt are each the base image
+    only (16 tokens + 1 newline token). No BOS; EOS ``<|im_end|>``."""
+    import transformers as tf
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
+    tok = _tokenizer(special, eos="<|im_end|>", pad="<|endoftext|>", bos=False)
+    ids = dict(zip(special, tok.convert_tokens_to_ids(special), strict=True))
+    hidden, size, patch = 32, 16, 4
+    pinpoints = [[16, 16], [16, 32], [32, 16], [32, 32], [16, 48], [48, 16]]
+    config = tf.LlavaOnevisionConfig(
+        image_token_index=ids["<image>"], video_token_index=ids["<video>"], image_grid_pinpoints=pinpoints,
+        vision_feature_select_strategy="full", vision_feature_layer=-1, tie_word_embeddings=False,
+        text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=4096, rms_norm_eps=1e-6, initializer_range=0.2,
+                         bos_token_id=None, eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+                         tie_word_embeddings=False),
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=hidden, intermediate_size=2 * hidden,
+                           num_hidden_layers=2, num_attention_heads=4, image_size=size, patch_size=patch),
+    )
+    image_processor = tf.LlavaOnevisionImageProcessor(size={"height": size, "width": size},
+                                                      image_grid_pinpoints=pinpoints)
+    video_processor = tf.LlavaOnevisionVideoProcessor(size={"height": size, "width": size})
+    processor = tf.LlavaOnevisionProcessor(image_processor=image_processor, tokenizer=tok,
+                                           video_processor=video_processor, num_image_tokens=(size // patch) ** 2,
+                                           vision_feature_select_strategy="full",
+                                           chat_template=LLAVA_ONEVISION_TEMPLATE)
+    with _seeded(seed):
+        model = tf.LlavaOnevisionForConditionalGeneration(config).eval()
+        _finish_weights(model, tok, eos_scale=1.8, newline_scale=1.3)
+    return _save(model, processor, directory, [ids["<|im_end|>"], ids["<|endoftext|>"]])
+
+
+def build_internvl(directory: Path, seed: int = 0) -> Path:
+    """InternVL (transformers' native class, as the ``-hf`` checkpoints): a 2-layer Qwen2 text model, a 2-layer
+    InternViT on 16 px tiles (4 px patches) with pixel shuffle (downsample_ratio 0.5) and the MLP projector: 4
+    ``<IMG_CONTEXT>`` tokens per tile. As the real processor, images are cropped into up to 4 tiles (plus a
+    thumbnail where there are several) and each image becomes ``<img>`` + its tokens + ``</img>``. No BOS; EOS
+    ``<|im_end|>``."""
+    import transformers as tf
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>"]
+    tok = _tokenizer(special, eos="<|im_end|>", pad="<|endoftext|>", bos=False, start_image_token="<img>",
+                     end_image_token="</img>", context_image_token="<IMG_CONTEXT>", video_token="<video>")
+    ids = dict(zip(special, tok.convert_tokens_to_ids(special), strict=True))
+    hidden, size, patch = 32, 16, 4
+    seq_len = (size // patch) ** 2 // 4
+    config = tf.InternVLConfig(
+        image_token_id=ids["<IMG_CONTEXT>"], image_seq_length=seq_len, downsample_ratio=0.5,
+        tie_word_embeddings=False,
+        text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=4096, rms_norm_eps=1e-6, initializer_range=0.2,
+                         bos_token_id=None, eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+                         tie_word_embeddings=False),
+        vision_config=dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+                           num_attention_heads=4, image_size=[size, size], patch_size=[patch, patch],
+                           initializer_range=0.2),
+    )
+    image_processor = tf.GotOcr2ImageProcessor(size={"height": size, "width": size}, crop_to_patches=True,
+                                               min_patches=1, max_patches=4)
+    video_processor = tf.InternVLVideoProcessor(size={"height": size, "width": size})
+    processor = tf.InternVLProcessor(image_processor=image_processor, tokenizer=tok, video_processor=video_processor,
+                                     image_seq_length=seq_len, chat_template=INTERNVL_TEMPLATE)
+    with _seeded(seed):
+        model = tf.InternVLForConditionalGeneration(config).eval()
+        _finish_weights(model, tok, eos_scale=1.8, newline_scale=1.3)
+    return _save(model, processor, directory, [ids["<|im_end|>"], ids["<|endoftext|>"]])
+
+
 BUILDERS = {"qwen2_5_vl": build_qwen2_5_vl, "mllama": build_mllama, "qwen2_vl": build_qwen2_vl,
-            "gemma3": build_gemma3, "smolvlm2": build_smolvlm2}
+            "gemma3": build_gemma3, "smolvlm2": build_smolvlm2,
+            "llava_onevision": build_llava_onevision, "internvl": build_internvl}
 
 
 def build_tiny(arch: str, root: Path, seed: int | None = None) -> Path:
