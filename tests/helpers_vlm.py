@@ -24,7 +24,7 @@ import functools
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.helpers_idefics import _finish_weights, _seeded, stop_ids, tiny_image, tiny_tokenizer
+from tests.helpers_idefics import _bpe, _finish_weights, _seeded, stop_ids, tiny_image
 
 ARCHS = ("qwen2_5_vl", "mllama", "qwen2_vl", "gemma3", "smolvlm2", "llava_onevision", "internvl", "qwen3_vl")
 
@@ -90,6 +90,80 @@ MLLAMA_TEMPLATE = (
 )
 
 
+# Gemma 3: BOS, a leading system message folded into the first user turn, <start_of_turn>user|model ...
+# <end_of_turn> turns, text items trimmed, <start_of_image> where each image item sits.
+GEMMA3_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% if messages[0]['role'] == 'system' %}"
+    "{% set prefix = (messages[0]['content'] if messages[0]['content'] is string"
+    " else messages[0]['content'][0]['text']) + '\\n\\n' %}"
+    "{% set messages = messages[1:] %}"
+    "{% else %}{% set prefix = '' %}{% endif %}"
+    "{% for message in messages %}"
+    "<start_of_turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{% if loop.first %}{{ prefix }}{% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] | trim }}"
+    "{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<start_of_image>"
+    "{% elif item['type'] == 'text' %}{{ item['text'] | trim }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<end_of_turn>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+# SmolVLM2: <|im_start|> once, then per message "Role:" (no space before an image) or "Role: ", its items in
+# order (``<image>`` for an image item), <end_of_utterance> and a newline; the generation prompt "Assistant:".
+SMOLVLM_TEMPLATE = (
+    "<|im_start|>"
+    "{% for message in messages %}"
+    "{{ message['role'] | capitalize }}"
+    "{% if message['content'] is not string and message['content'] and message['content'][0]['type'] == 'image' %}"
+    ":{% else %}: {% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<image>{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<end_of_utterance>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+# LLaVA-OneVision (Qwen2 text): <|im_start|>role ... <|im_end|> turns, no default system turn, and in each
+# message all its images first ("<image>\\n" each) and then its text items.
+LLAVA_ONEVISION_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}"
+    "{% for item in message['content'] if item['type'] == 'image' %}<image>\n{% endfor %}"
+    "{% for item in message['content'] if item['type'] == 'text' %}{{ item['text'] }}{% endfor %}"
+    "{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+# InternVL3 (-hf): Qwen2-style turns with a default system turn of its own, each image item as
+# "<IMG_CONTEXT>\\n" where it sits (the processor wraps it in <img> ... </img> and expands it per tile).
+INTERNVL_TEMPLATE = (
+    "{% if messages[0]['role'] != 'system' %}"
+    "<|im_start|>system\nYou are InternVL, a multimodal assistant.<|im_end|>\n{% endif %}"
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<IMG_CONTEXT>\n{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Builders
 
@@ -104,15 +178,24 @@ def _save(model, processor, directory: Path, eos_ids: Sequence[int] | None = Non
 
 
 def _tokenizer(special: Sequence[str], *, eos: str | None = None, pad: str = "<unk>", bos: bool = True,
-               bos_token: str | None = None):
-    """The offline BPE with ``special`` appended; ``eos``/``bos_token`` rename those roles to one of them
-    (Qwen's <|im_end|>, Llama 3's <|begin_of_text|>), ``bos=False`` adds none (Qwen adds none)."""
-    tok = tiny_tokenizer(special, pad_token=pad)
+               bos_token: str | None = None, **named: str):
+    """The offline BPE of helpers_idefics (a LlamaTokenizer) with ``pad`` (when new) then ``special`` appended
+    as special tokens. ``eos``/``bos_token`` give those roles to one of them (Qwen's <|im_end|>, Llama 3's
+    <|begin_of_text|>), ``bos=False`` adds no BOS (Qwen adds none), and ``named`` sets the model-specific
+    token attributes processors read (Gemma 3's ``boi_token``, ``image_token``...)."""
+    from transformers import LlamaTokenizer
+
+    vocab, merges = _bpe()
+    tok = LlamaTokenizer(vocab=dict(vocab), merges=[tuple(m) for m in merges], add_bos_token=bos,
+                         add_eos_token=False, **named)
+    if pad != "<unk>":
+        tok.add_special_tokens({"pad_token": pad})
+    tok.pad_token = pad
+    tok.add_special_tokens({"additional_special_tokens": list(special)})
     if eos is not None:
         tok.eos_token = eos
     if bos_token is not None:
         tok.bos_token = bos_token
-    tok.add_bos_token = bos
     return tok
 
 
@@ -209,7 +292,157 @@ def build_mllama(directory: Path, seed: int = 0) -> Path:
     return _save(model, processor, directory, [ids["<|end_of_text|>"], ids["<|eom_id|>"], ids["<|eot_id|>"]])
 
 
-BUILDERS = {"qwen2_5_vl": build_qwen2_5_vl, "mllama": build_mllama, "qwen2_vl": build_qwen2_vl}
+def build_gemma3(directory: Path, seed: int = 0) -> Path:
+    """Gemma 3: a 2-layer Gemma 3 text model (one sliding-window layer with a 32-token window, then one
+    global layer, as the real 5:1 pattern; head_dim 8), a 2-layer SigLIP on 16 px images (4 px patches) average
+    pooled to 4 tokens per image (mm_tokens_per_image 4, the processor's image_seq_length). Images are resized
+    to 16 x 16 (no pan and scan); the processor expands ``<start_of_image>`` to "\\n\\n<start_of_image>" + 4
+    ``<image_soft_token>`` + "<end_of_image>\\n\\n". The tokenizer adds BOS and the chat template writes it
+    too (the real pair does the same); EOS is ``<end_of_turn>`` in the generation config."""
+    import torch
+    import transformers as tf
+
+    special = ["<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>", "<image_soft_token>"]
+    tok = _tokenizer(special, pad="<pad>", boi_token="<start_of_image>", eoi_token="<end_of_image>",
+                     image_token="<image_soft_token>")
+    ids = dict(zip(special, tok.convert_tokens_to_ids(special), strict=True))
+    hidden, size, tokens = 32, 16, 4
+    config = tf.Gemma3Config(
+        text_config=dict(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=8,
+                         sliding_window=32, layer_types=["sliding_attention", "full_attention"],
+                         max_position_embeddings=4096, initializer_range=0.2, pad_token_id=tok.pad_token_id,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=False),
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=hidden, intermediate_size=2 * hidden,
+                           num_hidden_layers=2, num_attention_heads=4, image_size=size, patch_size=4),
+        mm_tokens_per_image=tokens, boi_token_index=ids["<start_of_image>"],
+        eoi_token_index=ids["<end_of_image>"], image_token_index=ids["<image_soft_token>"], initializer_range=0.2,
+        tie_word_embeddings=False,
+    )
+    image_processor = tf.Gemma3ImageProcessor(size={"height": size, "width": size}, do_pan_and_scan=False)
+    processor = tf.Gemma3Processor(image_processor=image_processor, tokenizer=tok, chat_template=GEMMA3_TEMPLATE,
+                                   image_seq_length=tokens)
+    with _seeded(seed):
+        model = tf.Gemma3ForConditionalGeneration(config).eval()
+        with torch.no_grad():  # transformers zero-initialises the image projection: images would be all zeros
+            model.model.multi_modal_projector.mm_input_projection_weight.normal_(0.0, 0.2)
+        _finish_weights(model, tok, eos_scale=1.8, newline_scale=1.3)
+    return _save(model, processor, directory, [tok.eos_token_id, ids["<end_of_turn>"]])
+
+
+def build_smolvlm2(directory: Path, seed: int = 0) -> Path:
+    """SmolVLM2 (model type ``smolvlm``): a 2-layer Llama text model, a 2-layer SigLIP on 32 px tiles (8 px
+    patches), pixel shuffle (scale_factor 2) and a linear connector: 4 ``<image>`` tokens per tile. As the real
+    one, images are split: resized to a longest edge of 64 px and cut into up to 2 x 2 tiles plus the global
+    tile, ``<row_i_col_j>`` and ``<global-img>`` marking them. No BOS from the tokenizer (the template writes
+    ``<|im_start|>``); EOS ``<end_of_utterance>``, pad ``<|im_end|>``."""
+    import transformers as tf
+
+    special = ["<|im_start|>", "<|im_end|>", "<fake_token_around_image>", "<image>", "<end_of_utterance>",
+               "<global-img>", *[f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]]
+    tok = _tokenizer(special[1:], eos="<end_of_utterance>", pad="<|im_start|>", bos=False,
+                     bos_token="<|im_start|>")
+    tok.pad_token = "<|im_end|>"
+    hidden, tile, patch, scale = 32, 32, 8, 2
+    seq_len = (tile // patch) ** 2 // scale**2
+    config = tf.SmolVLMConfig(
+        image_token_id=tok.convert_tokens_to_ids("<image>"), scale_factor=scale, tie_word_embeddings=False,
+        pad_token_id=tok.pad_token_id,
+        text_config=dict(model_type="llama", vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=4096, rms_norm_eps=1e-5, initializer_range=0.2,
+                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id, tie_word_embeddings=False),
+        vision_config=dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+                           num_attention_heads=4, image_size=tile, patch_size=patch, initializer_range=0.2),
+    )
+    sizes = dict(size={"longest_edge": 2 * tile}, max_image_size={"longest_edge": tile})
+    processor = tf.SmolVLMProcessor(image_processor=tf.SmolVLMImageProcessor(do_image_splitting=True, **sizes),
+                                    tokenizer=tok, video_processor=tf.SmolVLMVideoProcessor(**sizes),
+                                    image_seq_len=seq_len, chat_template=SMOLVLM_TEMPLATE)
+    with _seeded(seed):
+        model = tf.SmolVLMForConditionalGeneration(config).eval()
+        _finish_weights(model, tok, eos_scale=1.8, newline_scale=1.3)
+    return _save(model, processor, directory, [tok.eos_token_id])
+
+
+def build_llava_onevision(directory: Path, seed: int = 0) -> Path:
+    """LLaVA-OneVision: a 2-layer Qwen2 text model, a 2-layer SigLIP on 16 px images (4 px patches: 16 tokens,
+    feature strategy "full" as the real one), the 2-layer MLP projector and the learned image newline. As the
+    real processor: one image in a prompt goes "anyres" (base image + tiles from the grid pinpoints 16..32 px,
+    newline tokens per row, capped at anyres_max_9); several images in one prompt are each the base image
+    only (16 tokens + 1 newline token). No BOS; EOS ``<|im_end|>``."""
+    import transformers as tf
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
+    tok = _tokenizer(special, eos="<|im_end|>", pad="<|endoftext|>", bos=False)
+    ids = dict(zip(special, tok.convert_tokens_to_ids(special), strict=True))
+    hidden, size, patch = 32, 16, 4
+    pinpoints = [[16, 16], [16, 32], [32, 16], [32, 32], [16, 48], [48, 16]]
+    config = tf.LlavaOnevisionConfig(
+        image_token_index=ids["<image>"], video_token_index=ids["<video>"], image_grid_pinpoints=pinpoints,
+        vision_feature_select_strategy="full", vision_feature_layer=-1, tie_word_embeddings=False,
+        text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=4096, rms_norm_eps=1e-6, initializer_range=0.2,
+                         bos_token_id=None, eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+                         tie_word_embeddings=False),
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=hidden, intermediate_size=2 * hidden,
+                           num_hidden_layers=2, num_attention_heads=4, image_size=size, patch_size=patch),
+    )
+    image_processor = tf.LlavaOnevisionImageProcessor(size={"height": size, "width": size},
+                                                      image_grid_pinpoints=pinpoints)
+    video_processor = tf.LlavaOnevisionVideoProcessor(size={"height": size, "width": size})
+    processor = tf.LlavaOnevisionProcessor(image_processor=image_processor, tokenizer=tok,
+                                           video_processor=video_processor, num_image_tokens=(size // patch) ** 2,
+                                           vision_feature_select_strategy="full",
+                                           chat_template=LLAVA_ONEVISION_TEMPLATE)
+    with _seeded(seed):
+        model = tf.LlavaOnevisionForConditionalGeneration(config).eval()
+        _finish_weights(model, tok, eos_scale=1.8, newline_scale=1.3)
+    return _save(model, processor, directory, [ids["<|im_end|>"], ids["<|endoftext|>"]])
+
+
+def build_internvl(directory: Path, seed: int = 0) -> Path:
+    """InternVL (transformers' native class, as the ``-hf`` checkpoints): a 2-layer Qwen2 text model, a 2-layer
+    InternViT on 16 px tiles (4 px patches) with pixel shuffle (downsample_ratio 0.5) and the MLP projector: 4
+    ``<IMG_CONTEXT>`` tokens per tile. As the real processor, images are cropped into up to 4 tiles (plus a
+    thumbnail where there are several) and each image becomes ``<img>`` + its tokens + ``</img>``. No BOS; EOS
+    ``<|im_end|>``."""
+    import transformers as tf
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>"]
+    tok = _tokenizer(special, eos="<|im_end|>", pad="<|endoftext|>", bos=False, start_image_token="<img>",
+                     end_image_token="</img>", context_image_token="<IMG_CONTEXT>", video_token="<video>")
+    ids = dict(zip(special, tok.convert_tokens_to_ids(special), strict=True))
+    hidden, size, patch = 32, 16, 4
+    seq_len = (size // patch) ** 2 // 4
+    config = tf.InternVLConfig(
+        image_token_id=ids["<IMG_CONTEXT>"], image_seq_length=seq_len, downsample_ratio=0.5,
+        tie_word_embeddings=False,
+        text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=4096, rms_norm_eps=1e-6, initializer_range=0.2,
+                         bos_token_id=None, eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+                         tie_word_embeddings=False),
+        vision_config=dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+                           num_attention_heads=4, image_size=[size, size], patch_size=[patch, patch],
+                           initializer_range=0.2),
+    )
+    image_processor = tf.GotOcr2ImageProcessor(size={"height": size, "width": size}, crop_to_patches=True,
+                                               min_patches=1, max_patches=4)
+    video_processor = tf.InternVLVideoProcessor(size={"height": size, "width": size})
+    processor = tf.InternVLProcessor(image_processor=image_processor, tokenizer=tok, video_processor=video_processor,
+                                     image_seq_length=seq_len, chat_template=INTERNVL_TEMPLATE)
+    with _seeded(seed):
+        model = tf.InternVLForConditionalGeneration(config).eval()
+        _finish_weights(model, tok, eos_scale=1.8, newline_scale=1.3)
+    return _save(model, processor, directory, [ids["<|im_end|>"], ids["<|endoftext|>"]])
+
+
+BUILDERS = {"qwen2_5_vl": build_qwen2_5_vl, "mllama": build_mllama, "qwen2_vl": build_qwen2_vl,
+            "gemma3": build_gemma3, "smolvlm2": build_smolvlm2,
+            "llava_onevision": build_llava_onevision, "internvl": build_internvl}
 
 
 def build_tiny(arch: str, root: Path, seed: int | None = None) -> Path:
