@@ -8,7 +8,8 @@ inputs never depend on the batch it lands in. The batch is built key by key, by 
 - per prompt, padded to the batch's most images (Llama 3.2 Vision's ``pixel_values``, ``aspect_ratio_ids``,
   ``aspect_ratio_mask``, as its processor pads a batch: a zero slot is no image, its first tile unmasked);
 - image rows concatenated over the batch (Qwen's patches and ``image_grid_thw``, Gemma 3's and LLaVA's
-  ``pixel_values``, ``image_sizes``, ``batch_num_images``).
+  ``pixel_values``, ``image_sizes``, ``batch_num_images``); LLaVA-OneVision's patches per image padded to the
+  batch's most, as its image processor pads them.
 
 A key not in these lists stops the run: guessing how to batch it could silently change outputs.
 """
@@ -28,6 +29,9 @@ PADDED = ("aspect_ratio_ids", "aspect_ratio_mask", "pixel_attention_mask")
 CONCATENATED = ("pixel_values", "image_grid_thw", "image_sizes", "batch_num_images", "num_patches",
                 "image_num_patches")
 PADDED_PIXELS = ("mllama", "idefics2", "idefics3", "smolvlm")  # pixel_values (1, images, ...) per prompt
+# pixel_values (images, patches, ...): a batch pads each image's patches to the most; the model reads
+# image_sizes to drop the padding
+PATCH_PADDED = ("llava_onevision", "llava_next")
 # Models whose outputs change when a prompt's image slots are padded: they batch only prompts with as many
 # images (Llama 3.2 Vision: a token before the first image attends to every slot, transformers issue 39379)
 SAME_IMAGE_COUNT = ("mllama",)
@@ -74,7 +78,14 @@ def collate(encoded: list[dict[str, torch.Tensor]], model_type: str, pad_id: int
                     q[:, p.shape[1]:, 0] = 1
             batch[key] = torch.cat(padded)
         elif key in CONCATENATED:
-            batch[key] = torch.cat([p for p in parts if p is not None])
+            rows = [p for p in parts if p is not None]
+            if key == "pixel_values" and model_type in PATCH_PADDED:  # as their image processor pads a batch
+                shape = [max(p.shape[d] for p in rows) for d in range(rows[0].dim())]
+                rows = [_pad_to(p, shape) for p in rows]
+            if len({p.shape[1:] for p in rows}) > 1:
+                raise ConfigError(f"the {model_type} processor returns {key!r} of different shapes per prompt "
+                                  f"({', '.join(str(tuple(p.shape)) for p in rows)}); use --batch-size 1")
+            batch[key] = torch.cat(rows)
         else:
             raise ConfigError(f"the {model_type} processor returns {key!r}, which the transformers family does not "
                               "know how to batch")
