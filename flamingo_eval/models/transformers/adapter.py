@@ -1,7 +1,7 @@
 """The transformers family behind the harness's ModelAdapter contract.
 
 Inputs: each prompt rendered (render.py) and run through the processor alone, then left-padded into a batch
-(inputs.py). Generation and ranking: the project's shared loops (models/decoding/run.py) over the model's
+(inputs.py); where provably the same, each distinct image's features come from a run-wide cache (features.py). Generation and ranking: the project's shared loops (models/decoding/run.py) over the model's
 own forward, each prompt prefilled once (decode.py). The context check happens at tokenisation, before the
 batch reaches the model.
 """
@@ -20,6 +20,7 @@ from flamingo_eval.models.files import weights_sha256
 from flamingo_eval.models.hf.protocol import answer_text, stop_ids
 from flamingo_eval.models.placement import dtype_of
 from flamingo_eval.models.transformers import decode
+from flamingo_eval.models.transformers.features import ImageFeatures
 from flamingo_eval.models.transformers.inputs import SAME_IMAGE_COUNT, collate, encode
 from flamingo_eval.models.transformers.render import DATE, prompt_text, reads_date
 from flamingo_eval.models.transformers.spec import TransformersSpec
@@ -75,7 +76,7 @@ def load_transformers(spec: TransformersSpec, device: str = "cpu", precision: st
 
 
 class TransformersAdapter(ModelAdapter):
-    def __init__(self, spec: TransformersSpec, model, processor, precision: str = "fp32"):
+    def __init__(self, spec: TransformersSpec, model, processor, precision: str = "fp32", cache_images: bool = True):
         self.spec, self.name = spec, spec.name
         self.model, self.processor = model, processor
         self.tokenizer = processor.tokenizer
@@ -83,6 +84,7 @@ class TransformersAdapter(ModelAdapter):
         self.precision = precision
         self.stop_ids = model_stop_ids(model, self.tokenizer)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
+        self.features = ImageFeatures(model) if cache_images and ImageFeatures.applies(model) else None
         self._sha256: str | None = None
 
     # ---- text -------------------------------------------------------------------------------
@@ -101,17 +103,25 @@ class TransformersAdapter(ModelAdapter):
     def inputs(self, prompts: Sequence[list[Chunk]], following: int) -> dict[str, Any]:
         """The batch's model inputs; a prompt over the context is one line naming shots, tokens and limit."""
         limit = self.context_length()
-        encoded = []
+        encoded, features = [], []
         for prompt in prompts:
-            pictures = [image.load() for chunk in prompt for image in chunk.images]
-            one = encode(self.processor, self.render(prompt), pictures)
+            images = [image for chunk in prompt for image in chunk.images]
+            one = encode(self.processor, self.render(prompt), [image.load() for image in images])
             tokens = int(one["input_ids"].shape[1])
             if limit and tokens + following > limit:
                 raise ConfigError(f"{self.name}: a {len(prompt) - 1}-shot prompt of {tokens} tokens plus {following} "
                                   f"new ones exceeds the model's context of {limit} tokens; use fewer shots or "
                                   "smaller images")
             encoded.append(one)
-        return collate(encoded, self.model_type, self.pad_id)
+            if self.features is not None:
+                features += self.features.of_prompt([image.key for image in images], one)
+        batch = collate(encoded, self.model_type, self.pad_id)
+        if self.features is not None and features:  # the vision tower's outputs instead of its inputs
+            from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+            del batch["pixel_values"]
+            batch["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=tuple(features))}
+        return batch
 
     # ---- the contract -----------------------------------------------------------------------
     def generate(self, prompts: Sequence[list[Chunk]], settings: GenerationSettings) -> list[str]:
