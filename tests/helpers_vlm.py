@@ -53,6 +53,9 @@ QWEN_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+# Qwen3-VL (Instruct): the same turns and image markers, without a default system turn.
+QWEN3_TEMPLATE = QWEN_TEMPLATE.replace("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n", "")
+
 # Llama 3.2 Vision: <|begin_of_text|>, a system header with the knowledge cutoff and today's date only when no
 # message holds an image, then <|start_header_id|>role<|end_header_id|>\n\n ... <|eot_id|> turns with <|image|>
 # where each image item sits.
@@ -200,10 +203,13 @@ def _tokenizer(special: Sequence[str], *, eos: str | None = None, pad: str = "<u
 
 
 def _qwen_vl(directory: Path, seed: int, version: str) -> Path:
-    """Qwen2-VL / Qwen2.5-VL: a 2-layer Qwen2 text model with M-RoPE (mrope_section [2, 1, 1] of head_dim 8),
+    """Qwen2-VL / Qwen2.5-VL / Qwen3-VL: a 2-layer Qwen2 text model with M-RoPE (mrope_section [2, 1, 1] of head_dim 8),
     a 2-layer ViT on 4 px patches (temporal patch 2) whose 2 x 2 merger gives one token per 8 x 8 pixels;
     images are resized to multiples of 8 with 256 <= pixels <= 2304 (4 to 36 tokens). Qwen2.5-VL's ViT uses
-    window attention (16 px windows) except in its last block, as the real one does except in 4 blocks."""
+    window attention (16 px windows) except in its last block, as the real one does except in 4 blocks.
+    Qwen3-VL: a Qwen3 text model (q/k norms, interleaved M-RoPE), learned position embeddings interpolated
+    over a 4 x 4 grid, and DeepStack (block 0's merged features added into the first text layer); its
+    template has no default system turn."""
     import transformers as tf
 
     special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
@@ -221,17 +227,27 @@ def _qwen_vl(directory: Path, seed: int, version: str) -> Path:
     common = dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
                   vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
                   tie_word_embeddings=False)
-    if version == "2.5":
+    template = QWEN_TEMPLATE
+    if version == "3":
+        text |= dict(head_dim=8, rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1],
+                                                  "mrope_interleaved": True, "rope_theta": 5e6})
+        vision |= dict(out_hidden_size=hidden, num_position_embeddings=16, deepstack_visual_indexes=[0])
+        config = tf.Qwen3VLConfig(text_config=text, vision_config=vision, **common)
+        model_cls, processor_cls, template = tf.Qwen3VLForConditionalGeneration, tf.Qwen3VLProcessor, QWEN3_TEMPLATE
+        video_processor_cls = tf.Qwen3VLVideoProcessor
+    elif version == "2.5":
         vision |= dict(out_hidden_size=hidden, window_size=16, fullatt_block_indexes=[1])
         config = tf.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **common)
         model_cls, processor_cls = tf.Qwen2_5_VLForConditionalGeneration, tf.Qwen2_5_VLProcessor
+        video_processor_cls = tf.Qwen2VLVideoProcessor
     else:
         vision |= dict(embed_dim=hidden, hidden_size=hidden, mlp_ratio=2)
         config = tf.Qwen2VLConfig(text_config=text, vision_config=vision, **common)
         model_cls, processor_cls = tf.Qwen2VLForConditionalGeneration, tf.Qwen2VLProcessor
+        video_processor_cls = tf.Qwen2VLVideoProcessor
     pixels = dict(patch_size=patch, merge_size=2, temporal_patch_size=2, min_pixels=256, max_pixels=2304)
     processor = processor_cls(image_processor=tf.Qwen2VLImageProcessor(**pixels), tokenizer=tok,
-                              video_processor=tf.Qwen2VLVideoProcessor(**pixels), chat_template=QWEN_TEMPLATE)
+                              video_processor=video_processor_cls(**pixels), chat_template=template)
     with _seeded(seed):
         model = model_cls(config).eval()
         _finish_weights(model, tok, eos_scale=1.8, newline_scale=1.3)
@@ -240,6 +256,10 @@ def _qwen_vl(directory: Path, seed: int, version: str) -> Path:
 
 def build_qwen2_5_vl(directory: Path, seed: int = 0) -> Path:
     return _qwen_vl(directory, seed, "2.5")
+
+
+def build_qwen3_vl(directory: Path, seed: int = 0) -> Path:
+    return _qwen_vl(directory, seed, "3")
 
 
 def build_qwen2_vl(directory: Path, seed: int = 2) -> Path:
@@ -442,7 +462,8 @@ def build_internvl(directory: Path, seed: int = 0) -> Path:
 
 BUILDERS = {"qwen2_5_vl": build_qwen2_5_vl, "mllama": build_mllama, "qwen2_vl": build_qwen2_vl,
             "gemma3": build_gemma3, "smolvlm2": build_smolvlm2,
-            "llava_onevision": build_llava_onevision, "internvl": build_internvl}
+            "llava_onevision": build_llava_onevision, "internvl": build_internvl,
+            "qwen3_vl": build_qwen3_vl}
 
 
 def build_tiny(arch: str, root: Path, seed: int | None = None) -> Path:

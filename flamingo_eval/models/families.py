@@ -24,7 +24,7 @@ def presets() -> dict[str, Any]:
     """Every preset name -> its spec, OpenFlamingo's first."""
     from flamingo_eval.models.flamingo.presets import PRESETS
     from flamingo_eval.models.hf.spec import HF_PRESETS
-    from flamingo_eval.models.transformers.spec import TRANSFORMERS_PRESETS
+    from flamingo_eval.models.transformers.presets import TRANSFORMERS_PRESETS
 
     return {**PRESETS, **HF_PRESETS, **TRANSFORMERS_PRESETS}
 

@@ -36,8 +36,6 @@ class TransformersSpec:
                 "revision": self.revision, "prompt_format": self.prompt_format, "processor": dict(self.processor)}
 
 
-TRANSFORMERS_PRESETS: dict[str, TransformersSpec] = {}
-
 
 def parse_spec(data: dict, path: str) -> TransformersSpec:
     """A spec file's mapping -> TransformersSpec; a local ``model`` directory is relative to the spec file."""
