@@ -1,7 +1,7 @@
 """`flamingo-eval run` end to end on tiny transformers-family checkpoints (tests/helpers_vlm.py) and the fixture
 data: VQAv2 and COCO at 0 and 4 shots with RICES in both prompt formats for every architecture (Qwen2.5-VL and
-Llama 3.2 Vision in the default suite, the others under ``-m slow``), trials and resume, and two processes under
-torchrun writing what one does."""
+Llama 3.2 Vision in the default suite, the others under ``-m slow``), trials and resume, and (``-m slow``) two
+processes under torchrun writing what one does."""
 
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ def test_trials_and_resume(tiny_vlm, tmp_path):
         assert again["trials"] == res["trials"] and again_samples == samples
 
 
+@pytest.mark.slow  # two torchrun processes start transformers: about a minute on a busy machine
 def test_two_processes_write_the_same_results_as_one(tiny_vlm, tmp_path):
     path = spec(tiny_vlm("mllama"), "raw")
     args = ["-m", "flamingo_eval", "run", "--model", str(path), "--data-root", FIXTURES, "--quiet",

@@ -103,7 +103,7 @@ class TransformersAdapter(ModelAdapter):
     def inputs(self, prompts: Sequence[list[Chunk]], following: int) -> dict[str, Any]:
         """The batch's model inputs; a prompt over the context is one line naming shots, tokens and limit."""
         limit = self.context_length()
-        encoded, features = [], []
+        encoded = []
         for prompt in prompts:
             images = [image for chunk in prompt for image in chunk.images]
             one = encode(self.processor, self.render(prompt), [image.load() for image in images])
@@ -113,12 +113,12 @@ class TransformersAdapter(ModelAdapter):
                                   f"new ones exceeds the model's context of {limit} tokens; use fewer shots or "
                                   "smaller images")
             encoded.append(one)
-            if self.features is not None:
-                features += self.features.of_prompt([image.key for image in images], one)
         batch = collate(encoded, self.model_type, self.pad_id)
-        if self.features is not None and features:  # the vision tower's outputs instead of its inputs
+        if self.features is not None and "pixel_values" in batch:  # the vision tower's outputs, not its inputs
             from transformers.modeling_outputs import BaseModelOutputWithPooling
 
+            features = [f for prompt, one in zip(prompts, encoded, strict=True)
+                        for f in self.features.of_prompt([im.key for c in prompt for im in c.images], one)]
             del batch["pixel_values"]
             batch["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=tuple(features))}
         return batch
