@@ -54,7 +54,7 @@ def load_model_weights(spec: TransformersSpec, dtype: torch.dtype, device_map: s
 
 def model_stop_ids(model, tokenizer) -> list[int]:
     """EOS and every newline id (hf/protocol.py), then the generation config's own EOS ids."""
-    ids = stop_ids(tokenizer)
+    ids = [i for i in stop_ids(tokenizer) if i is not None]  # a tokenizer may define no EOS of its own
     extra = getattr(model.generation_config, "eos_token_id", None)
     extra = [] if extra is None else [extra] if isinstance(extra, int) else list(extra)
     return ids + [i for i in dict.fromkeys(extra) if i not in ids]
