@@ -360,9 +360,7 @@ def build_smolvlm2(directory: Path, seed: int = 0) -> Path:
 
     special = ["<|im_start|>", "<|im_end|>", "<fake_token_around_image>", "<image>", "<end_of_utterance>",
                "<global-img>", *[f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]]
-    tok = _tokenizer(special[1:], eos="<end_of_utterance>", pad="<|im_start|>", bos=False,
-                     bos_token="<|im_start|>")
-    tok.pad_token = "<|im_end|>"
+    tok = _tokenizer(special, eos="<end_of_utterance>", pad="<|im_end|>", bos=False, bos_token="<|im_start|>")
     hidden, tile, patch, scale = 32, 32, 8, 2
     seq_len = (tile // patch) ** 2 // scale**2
     config = tf.SmolVLMConfig(
