@@ -55,8 +55,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
         for m in list_models():
             print(f"{m['name']:<20} {m['family']:<13} {m.get('description', '')}")
-            for key in ("model", "lang_encoder", "cross_attn_every_n_layers", "checkpoint"):
-                if key in m:
+            for key in ("model", "prompt_format", "processor", "lang_encoder", "cross_attn_every_n_layers", "checkpoint"):
+                if key in m and m[key] != {}:
                     print(f"    {key:<26} {m[key]}")
     return 0
 

@@ -29,3 +29,19 @@ def tiny_clip(tmp_path_factory):
     path.write_text(json.dumps(TINY_CLIP))
     open_clip.add_model_config(path)
     return "tiny-rices-clip"
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory):
+    """``tiny_vlm(arch) -> Path``: the tiny random checkpoint of ``arch`` (tests/helpers_vlm.py), built once per
+    test session."""
+    from tests.helpers_vlm import build_tiny
+
+    root, built = tmp_path_factory.mktemp("tiny-vlm"), {}
+
+    def get(arch: str):
+        if arch not in built:
+            built[arch] = build_tiny(arch, root)
+        return built[arch]
+
+    return get

@@ -1,5 +1,5 @@
 """The adapter contract (models/base.py), one specification every family's adapter passes: the bundled
-of-toy and tiny Idefics, Idefics2 and Idefics3 checkpoints."""
+of-toy, tiny Idefics, Idefics2 and Idefics3 checkpoints, and the transformers family (a tiny Qwen2.5-VL)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import torch
 from flamingo_eval.errors import ConfigError, WeightsError
 from flamingo_eval.models import GenerationSettings, load_model
 from flamingo_eval.prompt import Chunk, Prompt
+from tests import helpers_vlm
 from tests.helpers_idefics import BUILDERS, hf_option_logprob, load, tiny_image, vqa_prompt
 
-FAMILIES = ["openflamingo", "idefics", "idefics2", "idefics3"]
+FAMILIES = ["openflamingo", "idefics", "idefics2", "idefics3", "transformers"]
+IMAGE_MARK = {"transformers": "<|image_pad|>"}  # a tiny Qwen2.5-VL in the raw format; the others write <image>
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -31,6 +33,12 @@ def adapter(request, tmp_path_factory):
             return float(logp[torch.arange(len(opt)), torch.tensor(opt)].sum())
 
         return ours, plain
+    if family == "transformers":
+        directory = helpers_vlm.build_tiny("qwen2_5_vl", tmp_path_factory.mktemp(family), seed=2)
+        (directory.parent / "spec.yaml").write_text(f"family: transformers\nmodel: {directory}\nprompt_format: raw\n")
+        ours = load_model(str(directory.parent / "spec.yaml"))
+        return ours, lambda p, o: helpers_vlm.hf_option_logprob(directory, ours.render(p),
+                                                                [im for c in p for im in c.images], o)
     directory = tmp_path_factory.mktemp(family)
     BUILDERS[family](directory, seed=2)
     (directory / "spec.yaml").write_text(f"family: {family}\nmodel: {directory}\n")
@@ -72,7 +80,7 @@ def test_render_shows_every_image(adapter):
     ours, _ = adapter
     for prompt in batch() + [two_image_prompt()]:
         n = sum(len(c.images) for c in prompt)
-        assert ours.render(prompt).count("<image>") == n
+        assert ours.render(prompt).count(IMAGE_MARK.get(getattr(ours.spec, "family", ""), "<image>")) == n
 
 
 def two_image_prompt() -> Prompt:

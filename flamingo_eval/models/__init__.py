@@ -1,7 +1,8 @@
 """Model adapters. Importing this package is cheap; ``load_model`` imports torch on demand.
 
 ``families.py`` says which adapter serves a preset or spec file: the bundled OpenFlamingo (flamingo/), or
-a Hugging Face family (hf/ with idefics/ and idefics2/, the latter also Idefics3 / SmolVLM).
+a Hugging Face family (hf/ with idefics/ and idefics2/, the latter also Idefics3 / SmolVLM), or any other
+image-text-to-text checkpoint through transformers' own forward (transformers/).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ FAMILIES = Registry("model family", {
     "idefics": "flamingo_eval.models.hf.adapter:load_hf",
     "idefics2": "flamingo_eval.models.hf.adapter:load_hf",
     "idefics3": "flamingo_eval.models.hf.adapter:load_hf",
+    "transformers": "flamingo_eval.models.transformers.adapter:load_transformers",
 })
 
 
@@ -23,8 +24,9 @@ def presets() -> dict[str, Any]:
     """Every preset name -> its spec, OpenFlamingo's first."""
     from flamingo_eval.models.flamingo.presets import PRESETS
     from flamingo_eval.models.hf.spec import HF_PRESETS
+    from flamingo_eval.models.transformers.presets import TRANSFORMERS_PRESETS
 
-    return {**PRESETS, **HF_PRESETS}
+    return {**PRESETS, **HF_PRESETS, **TRANSFORMERS_PRESETS}
 
 
 def family_of(spec: Any) -> str:
@@ -46,6 +48,10 @@ def get_spec(name_or_path: str) -> Any:
         raise unknown(f"model family in {name_or_path}:", str(family), FAMILIES.names())
     if family == "openflamingo":
         return spec_from_mapping(data, name_or_path)
+    if family == "transformers":
+        from flamingo_eval.models.transformers.spec import parse_spec as parse_transformers_spec
+
+        return parse_transformers_spec(data, name_or_path)
     from flamingo_eval.models.hf.spec import parse_spec
 
     return parse_spec(data, name_or_path)
