@@ -7,8 +7,9 @@ from flamingo_eval.cli import main
 from flamingo_eval.doctor import environment, storage
 from flamingo_eval.doctor.storage import FEATURE_BYTES, FEATURE_DIM, cache_needs, check_disk
 from flamingo_eval.metrics import okvqa_stem
-from flamingo_eval.task import load_task
+from flamingo_eval.task import available_tasks, load_task
 from flamingo_eval.toy import Sizes, generate
+from flamingo_eval.toy.datasets import TASKS as TOY_TASKS
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +35,10 @@ def test_a_bare_machine_lists_each_problem_with_its_fix_and_exits_1(tmp_path, no
     out = lines(capsys)
     failed = [x for x in out if x.startswith("FAIL")]
     assert {x.split()[1] for x in failed} == {"nltk", "data"}
-    assert sum(x.startswith("FAIL  data") for x in out) == 7  # every shipped task, none of its data here
+    assert sum(x.startswith("FAIL  data") for x in out) == len(available_tasks())  # none of their data here
     assert all("; fix: " in x for x in out if x.startswith(("FAIL", "WARN")))
     assert any(x.startswith("WARN  cuda") for x in out)  # no GPU: a warning for a CPU run, not a blocker
-    assert out[-1].startswith("8 problem(s) would stop a run")
+    assert out[-1].startswith(f"{len(available_tasks()) + 1} problem(s) would stop a run")
 
 
 def test_asking_for_cuda_without_a_gpu_blocks(toy_root, no_gpu, capsys):
@@ -47,7 +48,7 @@ def test_asking_for_cuda_without_a_gpu_blocks(toy_root, no_gpu, capsys):
 
 def test_the_toy_data_and_of_toy_exit_0(toy_root, no_gpu, monkeypatch, capsys):
     monkeypatch.setattr(okvqa_stem, "missing_nltk_data", lambda: [])  # NLTK's data in place
-    assert main(["doctor", "--data-root", str(toy_root), "--model", "of-toy"]) == 0
+    assert main(["doctor", "--task", *TOY_TASKS, "--data-root", str(toy_root), "--model", "of-toy"]) == 0
     out = lines(capsys)
     assert not [x for x in out if x.startswith("FAIL")]
     assert [x.split()[0] for x in out if x.startswith(("ok", "WARN"))].count("ok") >= 8
@@ -56,7 +57,7 @@ def test_the_toy_data_and_of_toy_exit_0(toy_root, no_gpu, monkeypatch, capsys):
 
 def test_without_nltk_data_only_okvqa_is_blocked_on_the_toy_data(toy_root, no_gpu, monkeypatch, capsys):
     monkeypatch.setattr(okvqa_stem, "missing_nltk_data", lambda: ["wordnet"])
-    assert main(["doctor", "--data-root", str(toy_root), "--model", "of-toy"]) == 1
+    assert main(["doctor", "--task", *TOY_TASKS, "--data-root", str(toy_root), "--model", "of-toy"]) == 1
     assert [x.split()[1] for x in lines(capsys) if x.startswith("FAIL")] == ["nltk"]
     tasks = ["coco", "flickr30k", "vqav2", "textvqa", "vizwiz", "hateful_memes"]
     assert main(["doctor", "--task", *tasks, "--data-root", str(toy_root), "--model", "of-toy"]) == 0
