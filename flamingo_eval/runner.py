@@ -37,7 +37,7 @@ from flamingo_eval.results import (
 )
 from flamingo_eval.scoring import check_environment, references_for, score_answers
 from flamingo_eval.stack import stack_record
-from flamingo_eval.task import TaskSpec, load_task
+from flamingo_eval.task import TaskSpec, load_task, with_options
 
 
 @dataclass
@@ -61,6 +61,7 @@ class RunConfig:
     vqa_scorer: str = "official"
     query_set_size: int = 2048
     progress: bool = True
+    prompt_ensemble: int = 1  # classification: orderings of the demonstrations averaged (flamingo_eval/classify.py)
 
 
 def subsample(items: Sequence[Sample], n: int | None) -> list[Sample]:
@@ -112,11 +113,14 @@ def load_task_data(config: RunConfig, name: str) -> TaskData:
     task = load_task(name)
     check_environment(task)
     paths = task.data_paths(config.data_root, config.overrides)
+    task = with_options(task, paths)
     eval_split = load_split(task, "eval", config.data_root, config.overrides)
     pool = load_split(task, "demo", config.data_root, config.overrides)
     items = subsample(eval_split, config.num_samples)
     if not items:
         raise DataError(f"{task.name}: the evaluation split is empty")
+    if task.options_file is not None:
+        check_classes(task, pool, paths[task.options_file])
     from flamingo_eval.prompt_builder import effective_shots
 
     limit = len(pool) if config.rices else min(len(pool), config.query_set_size)
@@ -125,6 +129,15 @@ def load_task_data(config: RunConfig, name: str) -> TaskData:
             raise DataError(f"{task.name}: {shots} shots need {effective_shots(shots)} demonstrations but the "
                             f"demonstration pool holds {limit}")
     return TaskData(task, paths, pool, eval_split, items, references_for(task, items, paths))
+
+
+def check_classes(task: TaskSpec, pool, names: Path) -> None:
+    """A class list from a file must name exactly the data's classes: 5 fixture folders ranked over the 1000
+    ImageNet names would be scored against the wrong names without a word."""
+    labels = set(pool.labels())
+    if labels != set(range(len(task.options))):
+        raise DataError(f"{task.name}: the demonstration pool has {len(labels)} classes but {names} names "
+                        f"{len(task.options)}; give the data's class names with --data {task.options_file}=PATH")
 
 
 class Runner:
@@ -178,6 +191,8 @@ class Runner:
     def _infer(self, td: TaskData, prompts: list) -> list[dict]:
         task = td.task
         plain = [p for _, _, p in prompts]
+        if task.kind == "classification" and (task.metric == "topk_accuracy" or self.config.prompt_ensemble > 1):
+            return self._classify(task, prompts)
         if task.kind == "classification":
             from flamingo_eval.metrics.roc_auc import option_probability
 
@@ -189,6 +204,21 @@ class Runner:
 
         texts = self.model.generate(plain, task.generation)
         return [{"output": t, "answer": postprocess(task.postprocess, t)} for t in texts]
+
+    def _classify(self, task: TaskSpec, prompts: list) -> list[dict]:
+        """Options by mean log-probability, averaged over the prompt ensemble: the top 5 (ImageNet), or
+        P(positive) for ROC-AUC."""
+        from flamingo_eval.classify import mean_logprobs
+        from flamingo_eval.metrics.roc_auc import option_probability
+        from flamingo_eval.metrics.topk import top_classes
+
+        means = mean_logprobs(self.model, [p for _, _, p in prompts], task.options, [i.id for i, _, _ in prompts],
+                              self.config.prompt_ensemble)
+        if task.metric != "topk_accuracy":
+            return [{"output": {"mean_logprobs": m}, "answer": option_probability(m, [1] * len(m), positive=1)}
+                    for m in means]
+        return [{"output": {"top5": top, "mean_logprobs": [m[j] for j in top]}, "answer": top}
+                for m in means for top in [top_classes(m)]]
 
     def _records(self, td: TaskData, seed: int, prompts: list) -> list[dict]:
         """Run a batch; a bad image is isolated to its item, then skipped (if asked) or raised."""
@@ -214,7 +244,8 @@ class Runner:
         cfg = self.config
         key = run_key({"model": self.model.describe(), "task": td.task.sha256, "shots": shots,
                        "selection": selector.describe(), "seed": seed,
-                       "generation": asdict(td.task.generation) if td.task.generation else None})
+                       "generation": asdict(td.task.generation) if td.task.generation else None,
+                       **self._ensemble()})
         log_dir = self.out_dir / "items"
         done = {r["id"]: r for r in ItemLog.read_all(sorted(log_dir.glob(f"{key}.r*.jsonl")))}
         mine = self.world.shard(td.items)
@@ -249,6 +280,8 @@ class Runner:
             r["score"] = result.per_item.get(item.id)
             rows.append(r)
         trial = {"score": result.score, "n": result.n, "skipped": len(records) - len(kept)}
+        if "top5" in result.details and td.task.metric == "topk_accuracy":
+            trial["top5"] = result.details["top5"]
         return trial, rows
 
     def submit_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> None:
@@ -310,10 +343,17 @@ class Runner:
             "created": now_iso(),
             "samples_file": f"{stem}.samples.jsonl",
             "data_paths": data_paths_record(td),
+            **self._ensemble(),
         }
+        if td.task.metric == "topk_accuracy":
+            result["top5_mean"] = sum(t["top5"] for t in per_trial) / len(per_trial)
         write_jsonl_atomic(self.out_dir / f"{stem}.samples.jsonl", samples)
         write_json_atomic(self.out_dir / f"{stem}.json", result)
         return result
+
+    def _ensemble(self) -> dict[str, int]:
+        """The prompt ensemble, where there is one (a record without the key ranked the built order only)."""
+        return {"prompt_ensemble": self.config.prompt_ensemble} if self.config.prompt_ensemble > 1 else {}
 
     def run(self) -> list[dict]:
         results = []

@@ -20,6 +20,7 @@ READERS = Registry(
         "karpathy": "flamingo_eval.data.karpathy",
         "vqa": "flamingo_eval.data.vqa",
         "memes": "flamingo_eval.data.memes",
+        "imagefolder": "flamingo_eval.data.imagefolder",
     },
 )
 

@@ -17,6 +17,7 @@ METRICS = Registry("metric", {
     "cider": "flamingo_eval.metrics.cider:cider",
     "vqa_accuracy": "flamingo_eval.metrics.vqa:vqa_accuracy",
     "roc_auc": "flamingo_eval.metrics.roc_auc:roc_auc",
+    "topk_accuracy": "flamingo_eval.metrics.topk:topk_accuracy",
 })
 
 _SHOWN_IDS = 5
