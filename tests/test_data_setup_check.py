@@ -88,3 +88,20 @@ def test_unknown_task_is_one_line(tmp_path, capsys):
     assert check(tmp_path, "hateful_memes:dev") != 0
     err = capsys.readouterr().err
     assert "unknown hateful_memes variant 'dev'" in err and "did you mean 'dev_seen'" in err
+
+
+def test_imagenet_absent_says_it_is_gated_and_the_layout_and_a_fixture_tree_passes(tmp_path, capsys):
+    from tests.imagenet_fixture import make_imagenet
+
+    assert check(tmp_path / "empty", "imagenet") == 1
+    out = capsys.readouterr().out
+    assert out.count("MISSING") == 2 and "ImageNet is gated" in out and "imagenet/val/<wnid>/*.JPEG" in out
+    make_imagenet(tmp_path / "tiny")
+    assert check(tmp_path / "tiny", "imagenet") == 0
+    assert "published split has 50,000" in capsys.readouterr().out
+
+
+def test_imagenet_fetch_prints_where_to_get_it(tmp_path, capsys):
+    assert main(["data", "fetch", "imagenet", "--data-root", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "ImageNet is gated" in out and "ILSVRC/imagenet-1k" in out

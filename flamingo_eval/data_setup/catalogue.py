@@ -87,6 +87,13 @@ IMAGES: dict[str, ImageSource] = {
                      "and download the phase-2 data; unpack it so that hateful_memes/img/<id>.png exist (and "
                      "dev_seen.jsonl, which openflamingo/eval_benchmark lacks, beside train.jsonl)",
         holds="img"),
+    **{f"imagenet/{s}": ImageSource(
+        f"imagenet/{s}", size, licence="ImageNet terms of access (non-commercial research)",
+        instructions="ImageNet is gated: accept its terms at https://image-net.org (or on the Hugging Face "
+                     "dataset ILSVRC/imagenet-1k) and download ILSVRC2012; arrange it as ImageFolder trees, "
+                     "imagenet/train/<wnid>/*.JPEG and imagenet/val/<wnid>/*.JPEG (the flat val archive sorted "
+                     "into class folders by the devkit's labels)")
+       for s, size in (("train", "138 GB, 1,281,167 images"), ("val", "6.3 GB, 50,000 images"))},
 }
 
 EXPECTED_ITEMS: dict[tuple[str, str], int] = {
@@ -97,6 +104,7 @@ EXPECTED_ITEMS: dict[tuple[str, str], int] = {
     ("textvqa", "demo"): 34_602, ("textvqa", "eval"): 5_000,
     ("vizwiz", "demo"): 20_523, ("vizwiz", "eval"): 4_319, ("vizwiz:test-dev", "eval"): 8_000,
     ("hateful_memes", "demo"): 8_500, ("hateful_memes", "eval"): 1_000, ("hateful_memes:dev_seen", "eval"): 500,
+    ("imagenet", "demo"): 1_281_167, ("imagenet", "eval"): 50_000, ("imagenet:10k", "eval"): 10_000,
 }
 
 
