@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.decode import build_model, make_images  # noqa: E402
+from flamingo_eval.models.decoding.run import option_chunks  # noqa: E402
 from flamingo_eval.models.flamingo import fast  # noqa: E402
 from flamingo_eval.models.flamingo.adapter import FlamingoAdapter, load_flamingo  # noqa: E402
 from flamingo_eval.prompt import Chunk, Image, Prompt  # noqa: E402
@@ -126,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'project':<10} {t_ours:9.3f} {t_ref / t_ours:12.1f}x")
     print(f"{'reference':<10} {t_ref:9.3f} {1.0:12.1f}x")
     print(f"max |logprob difference| {diff:.2e}; top-1 classes {'identical' if agree else 'DIFFER'}")
+    chunks = option_chunks(lengths, args.batch)
+    fed = sum(args.batch * len(c) * (max(lengths[j] for j in c) - 1) for c in chunks)
+    real = args.batch * sum(n - 1 for n in lengths)
+    print(f"project: {len(chunks)} passes, {fed:,} fed positions for {real:,} real ones "
+          f"(padded to the longest: {args.batch * len(names) * (max(lengths) - 1):,})")
     return 0 if agree else 1
 
 
