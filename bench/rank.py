@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     real = args.batch * sum(n - 1 for n in lengths)
     print(f"project: {len(chunks)} passes, {fed:,} fed positions for {real:,} real ones "
           f"(padded to the longest: {args.batch * len(names) * (max(lengths) - 1):,})")
+    print(f"reference: {sum(lengths):,} forward passes of {args.batch} rows, one token each")
     return 0 if agree else 1
 
 
