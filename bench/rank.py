@@ -17,8 +17,8 @@ Systems:
              context's and log-softmaxed whole, as it does. It runs on the project's cached model pass
              (the same weights and kernels), so the ratio measures the algorithm, not an implementation.
 
-Both sum each class's token log-probabilities (the mean is that over the class's token count); the bench
-prints the largest difference and whether the top-1 classes agree.
+Both sum each class's token log-probabilities; the bench prints the largest difference of the means (what
+``get_rank_classifications(normalize_length=True)`` returns) and of the sums, and whether the top-1 classes agree.
 
     python bench/rank.py [--classes 1000] [--batch 8] [--shots 4] [--device cpu] [--threads 1]
 """
@@ -119,14 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         t_ref, ref = timed(lambda: reference_rank(model, prompts, names), sync)
     lengths = model.option_lengths(names)
     diff = max(abs(a - b) for r, q in zip(ours, ref, strict=True) for a, b in zip(r, q, strict=True))
-    means = lambda rows: [max(range(len(r)), key=lambda j: r[j] / lengths[j]) for r in rows]  # noqa: E731
-    agree = means(ours) == means(ref)
+    mean_diff = max(abs(a - b) / n for r, q in zip(ours, ref, strict=True) for a, b, n in zip(r, q, lengths, strict=True))
+    top1 = lambda rows: [max(range(len(r)), key=lambda j: r[j] / lengths[j]) for r in rows]  # noqa: E731
+    agree = top1(ours) == top1(ref)
     print(f"{len(names)} classes ({sum(lengths) / len(lengths):.2f} tokens each), batch {args.batch}, "
           f"{args.shots} shots, {args.device} {args.precision}, LM {args.layers} x {args.width}")
     print(f"{'system':<10} {'seconds':>9} {'vs reference':>13}")
     print(f"{'project':<10} {t_ours:9.3f} {t_ref / t_ours:12.1f}x")
     print(f"{'reference':<10} {t_ref:9.3f} {1.0:12.1f}x")
-    print(f"max |logprob difference| {diff:.2e}; top-1 classes {'identical' if agree else 'DIFFER'}")
+    print(f"max |difference| of the mean log-probabilities (what get_rank_classifications returns) {mean_diff:.2e}, "
+          f"of the sums {diff:.2e}; top-1 classes {'identical' if agree else 'DIFFER'}")
     chunks = option_chunks(lengths, args.batch)
     fed = sum(args.batch * len(c) * (max(lengths[j] for j in c) - 1) for c in chunks)
     real = args.batch * sum(n - 1 for n in lengths)
