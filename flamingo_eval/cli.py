@@ -30,18 +30,18 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     if args.what == "tasks":
-        from flamingo_eval.task import available_tasks, load_task
+        from flamingo_eval.task import available_tasks, load_task, shown_path
 
         for name in available_tasks():
             spec = load_task(name)
             print(f"{spec.name:<14} {spec.kind:<15} {spec.metric:<13} {spec.title}")
             for key in spec.files:
-                print(f"    {key:<18} " + " or ".join(f"<data-root>/{p}" for p in spec.candidates(key)))
+                print(f"    {key:<18} " + " or ".join(shown_path(p) for p in spec.candidates(key)))
             for variant in spec.variants:
                 v = load_task(f"{name}:{variant}")
                 print(f"  variant {v.name:<24} {v.title}")
                 for key in (k for k in v.files if k not in spec.files):
-                    print(f"    {key:<18} " + " or ".join(f"<data-root>/{p}" for p in v.candidates(key)))
+                    print(f"    {key:<18} " + " or ".join(shown_path(p) for p in v.candidates(key)))
     else:
         from flamingo_eval.models import list_models
 

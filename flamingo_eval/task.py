@@ -102,6 +102,13 @@ class TaskSpec:
                 "files": dict(self.files)}
 
 
+def shown_path(candidate: str) -> str:
+    """A default data path as ``ls tasks`` prints it: under the data root, or shipped in the package."""
+    if candidate.startswith(PACKAGE_PREFIX):
+        return f"{PACKAGE_DATA / candidate.removeprefix(PACKAGE_PREFIX)} (shipped)"
+    return f"<data-root>/{candidate}"
+
+
 def _first_existing(root: Path, candidates: tuple[str, ...]) -> Path:
     paths = [PACKAGE_DATA / c.removeprefix(PACKAGE_PREFIX) if c.startswith(PACKAGE_PREFIX) else root / c
              for c in candidates]
