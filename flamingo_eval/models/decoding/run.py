@@ -4,7 +4,7 @@ once its prompts are tokenised. A model is reached through two functions:
     prefill(rows_per_prompt, room) -> (last logits (B, V) float32, state)   each prompt run once
     extend(state, tokens (R, t), all_logits) -> logits                       new tokens after the prompt
 
-and the state's ``reorder`` / ``keep_queries`` (models/decoding/search.py).
+and the state's ``reorder`` / ``keep_queries`` (models/decoding/search.py) and ``branch`` (rank's chunks).
 """
 
 from __future__ import annotations
