@@ -7,7 +7,9 @@ task's own metric, and how often the model's answer is one of theirs.
   to the later one; for captioning, where answers rarely repeat, the caption of the most similar demonstration
   under RICES and of the last under random.
 - ``last``: the last demonstration's answer.
-- Classification (HatefulMemes, scored by ROC-AUC over P(positive)) needs a score per item, not an answer:
+- Classification over many classes (ImageNet, top-k accuracy): ``majority`` is the most frequent demonstration
+  class (ties to the later one), ``last`` the last one's, each as a top-1 prediction.
+- Two-way classification (HatefulMemes, scored by ROC-AUC over P(positive)) needs a score per item, not an answer:
   ``majority`` is the share of demonstrations labelled with the positive option (the vote share; above 0.5
   is the majority vote, and ROC-AUC ranks by it, so a RICES vote share is a k-nearest-neighbour classifier);
   ``last`` is 1 when the last demonstration is positive, else 0.
@@ -48,6 +50,11 @@ def baseline_answers(task: TaskSpec, demo_answers: Sequence[str],
                      similarities: Sequence[float] | None = None) -> dict[str, Any]:
     """Each baseline's answer for one item, from its demonstrations' answers in selection order (most similar
     last under RICES): an answer string, or for classification P(positive)."""
+    if task.metric == "topk_accuracy":  # ranked over many classes (ImageNet): the class itself, as a top-1 list
+        index = {name: i for i, name in enumerate(task.options)}
+        classes = [index[a] for a in demo_answers]
+        best = max(range(len(classes)), key=lambda i: (classes.count(classes[i]), i))
+        return {"majority": [classes[best]], "last": [classes[-1]]}
     if task.kind == "classification":
         positive = task.options[POSITIVE]
         votes = [a == positive for a in demo_answers]
@@ -67,7 +74,10 @@ def baseline_answers(task: TaskSpec, demo_answers: Sequence[str],
 
 def copied(task: TaskSpec, shown_answers: Sequence[str | None], answer: Any) -> int | None:
     """The index (prompt order) of the latest demonstration whose answer the model's answer equals, or None."""
-    if task.kind == "classification":
+    if task.metric == "topk_accuracy":
+        target = task.options[answer[0]]
+        same = [i for i, a in enumerate(shown_answers) if a == target]
+    elif task.kind == "classification":
         target = task.options[POSITIVE] if float(answer) >= 0.5 else task.options[1 - POSITIVE]
         same = [i for i, a in enumerate(shown_answers) if a == target]
     else:

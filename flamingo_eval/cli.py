@@ -38,18 +38,18 @@ def add_control_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     if args.what == "tasks":
-        from flamingo_eval.task import available_tasks, load_task
+        from flamingo_eval.task import available_tasks, load_task, shown_path
 
         for name in available_tasks():
             spec = load_task(name)
             print(f"{spec.name:<14} {spec.kind:<15} {spec.metric:<13} {spec.title}")
             for key in spec.files:
-                print(f"    {key:<18} " + " or ".join(f"<data-root>/{p}" for p in spec.candidates(key)))
+                print(f"    {key:<18} " + " or ".join(shown_path(p) for p in spec.candidates(key)))
             for variant in spec.variants:
                 v = load_task(f"{name}:{variant}")
                 print(f"  variant {v.name:<24} {v.title}")
                 for key in (k for k in v.files if k not in spec.files):
-                    print(f"    {key:<18} " + " or ".join(f"<data-root>/{p}" for p in v.candidates(key)))
+                    print(f"    {key:<18} " + " or ".join(shown_path(p) for p in v.candidates(key)))
     else:
         from flamingo_eval.models import list_models
 
@@ -92,7 +92,7 @@ def run_config(args: argparse.Namespace):
         device_map=args.device_map,
         data_root=args.data_root, overrides=parse_data_overrides(args.data), output_dir=args.output_dir,
         skip_bad_images=args.skip_bad_images, vqa_scorer=args.vqa_scorer, query_set_size=args.query_set_size,
-        progress=not args.quiet, rices_by=args.rices_by, **_control(args),
+        progress=not args.quiet, rices_by=args.rices_by, prompt_ensemble=args.prompt_ensemble, **_control(args),
     )
     return config
 
@@ -264,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--task-description", default="nothing", choices=["nothing", "concise", "detailed"],
                    help="VL-ICL tasks: the task description before the prompt (their :concise/:detailed variants)")
+    p.add_argument("--prompt-ensemble", type=int, default=1, metavar="N",
+                   help="classification: average the log-probabilities over up to N orderings of the demonstrations")
     add_data_args(p)
     add_control_args(p)
     p.set_defaults(func=cmd_run)

@@ -38,7 +38,7 @@ from flamingo_eval.results import (
 )
 from flamingo_eval.scoring import check_environment, groups_for, references_for, score_answers
 from flamingo_eval.stack import stack_record
-from flamingo_eval.task import TaskSpec, load_task
+from flamingo_eval.task import TaskSpec, load_task, with_options
 
 
 @dataclass
@@ -64,6 +64,7 @@ class RunConfig:
     query_set_size: int = 2048
     progress: bool = True
     control: Control = field(default_factory=Control)  # demonstration controls (flamingo_eval.controls)
+    prompt_ensemble: int = 1  # classification: orderings of the demonstrations averaged (flamingo_eval/classify.py)
 
 
 def subsample(items: Sequence[Sample], n: int | None) -> list[Sample]:
@@ -118,11 +119,14 @@ def load_task_data(config: RunConfig, name: str) -> TaskData:
     task = load_task(name)
     check_environment(task)
     paths = task.data_paths(config.data_root, config.overrides)
+    task = with_options(task, paths)
     eval_split = load_split(task, "eval", config.data_root, config.overrides)
     pool = load_split(task, "demo", config.data_root, config.overrides)
     items = subsample(eval_split, config.num_samples)
     if not items:
         raise DataError(f"{task.name}: the evaluation split is empty")
+    if task.options_file is not None:
+        check_classes(task, pool, paths[task.options_file])
     from flamingo_eval.demos.vlicl import is_vlicl
     from flamingo_eval.prompt_builder import effective_shots
 
@@ -137,6 +141,15 @@ def load_task_data(config: RunConfig, name: str) -> TaskData:
                                 f"demonstration pool holds {limit}")
     return TaskData(task, paths, pool, eval_split, items, references_for(task, items, paths),
                     groups_for(task, items, paths))
+
+
+def check_classes(task: TaskSpec, pool, names: Path) -> None:
+    """A class list from a file must name exactly the data's classes: 5 fixture folders ranked over the 1000
+    ImageNet names would be scored against the wrong names without a word."""
+    labels = set(pool.labels())
+    if labels != set(range(len(task.options))):
+        raise DataError(f"{task.name}: the demonstration pool has {len(labels)} classes but {names} names "
+                        f"{len(task.options)}; give the data's class names with --data {task.options_file}=PATH")
 
 
 class Runner:
@@ -210,6 +223,8 @@ class Runner:
     def _infer(self, td: TaskData, prompts: list) -> list[dict]:
         task = td.task
         plain = [p for _, _, p in prompts]
+        if task.kind == "classification" and (task.metric == "topk_accuracy" or self.config.prompt_ensemble > 1):
+            return self._classify(task, prompts)
         if task.kind == "classification":
             from flamingo_eval.metrics.roc_auc import option_probability
 
@@ -221,6 +236,21 @@ class Runner:
 
         texts = self.model.generate(plain, task.generation)
         return [{"output": t, "answer": postprocess(task.postprocess, t)} for t in texts]
+
+    def _classify(self, task: TaskSpec, prompts: list) -> list[dict]:
+        """Options by mean log-probability, averaged over the prompt ensemble: the top 5 (ImageNet), or
+        P(positive) for ROC-AUC."""
+        from flamingo_eval.classify import mean_logprobs
+        from flamingo_eval.metrics.roc_auc import option_probability
+        from flamingo_eval.metrics.topk import top_classes
+
+        means = mean_logprobs(self.model, [p for _, _, p in prompts], task.options, [i.id for i, _, _ in prompts],
+                              self.config.prompt_ensemble)
+        if task.metric != "topk_accuracy":
+            return [{"output": {"mean_logprobs": m}, "answer": option_probability(m, [1] * len(m), positive=1)}
+                    for m in means]
+        return [{"output": {"top5": top, "mean_logprobs": [m[j] for j in top]}, "answer": top}
+                for m in means for top in [top_classes(m)]]
 
     def _records(self, td: TaskData, seed: int, prompts: list) -> list[dict]:
         """Run a batch; a bad image is isolated to its item, then skipped (if asked) or raised."""
@@ -249,7 +279,8 @@ class Runner:
         cfg = self.config
         key = run_key({"model": self.model.describe(), "task": td.task.sha256, "shots": shots,
                        "selection": self._selection(selector), "seed": seed,
-                       "generation": asdict(td.task.generation) if td.task.generation else None})
+                       "generation": asdict(td.task.generation) if td.task.generation else None,
+                       **self._ensemble()})
         log_dir = self.out_dir / "items"
         done = {r["id"]: r for r in ItemLog.read_all(sorted(log_dir.glob(f"{key}.r*.jsonl")))}
         mine = self.world.shard(td.items)
@@ -290,6 +321,8 @@ class Runner:
 
         trial["baselines"] = trial_baselines(td.task, [r for r in rows if "skipped" not in r], td.references,
                                              self.config.vqa_scorer)
+        if "top5" in result.details and td.task.metric == "topk_accuracy":
+            trial["top5"] = result.details["top5"]
         return trial, rows
 
     def submit_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> None:
@@ -354,12 +387,19 @@ class Runner:
             "created": now_iso(),
             "samples_file": f"{stem}.samples.jsonl",
             "data_paths": data_paths_record(td),
+            **self._ensemble(),
         }
         if "groups" in per_trial[0]:  # each group's mean over the trials (NoCaps' domains)
             result["groups"] = {g: sum(t["groups"][g] for t in per_trial) / len(per_trial) for g in per_trial[0]["groups"]}
+        if td.task.metric == "topk_accuracy":
+            result["top5_mean"] = sum(t["top5"] for t in per_trial) / len(per_trial)
         write_jsonl_atomic(self.out_dir / f"{stem}.samples.jsonl", samples)
         write_json_atomic(self.out_dir / f"{stem}.json", result)
         return result
+
+    def _ensemble(self) -> dict[str, int]:
+        """The prompt ensemble, where there is one (a record without the key ranked the built order only)."""
+        return {"prompt_ensemble": self.config.prompt_ensemble} if self.config.prompt_ensemble > 1 else {}
 
     def run(self) -> list[dict]:
         results = []

@@ -82,7 +82,7 @@ def score_answers(task: TaskSpec, answers: dict[str, Any], references: dict[str,
 
 def read_predictions(task: TaskSpec, path: Path) -> dict[str, Any]:
     """An official result file -> {item id: answer}; wrong shape or duplicate ids are one-line errors."""
-    id_field, answer_field = PREDICTION_FIELDS[task.kind]
+    id_field, answer_field = ("id", "top5") if task.metric == "topk_accuracy" else PREDICTION_FIELDS[task.kind]
     try:
         rows = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -99,7 +99,10 @@ def read_predictions(task: TaskSpec, path: Path) -> dict[str, Any]:
         if key in out:
             raise UserError(f"{path}: {id_field} {key} appears twice")
         value = row[answer_field]
-        if task.kind == "classification":
+        if task.metric == "topk_accuracy":
+            if not isinstance(value, list):
+                raise UserError(f"{path}: entry {i}: {answer_field!r} must be a list of class indices, best first")
+        elif task.kind == "classification":
             if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
                 raise UserError(f"{path}: entry {i}: {answer_field!r} must be a probability in [0, 1]")
             value = float(value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from flamingo_eval.models.base import GenerationSettings
 from flamingo_eval.registry import unknown
 
 KINDS = ("caption", "vqa", "classification")
+PACKAGE_PREFIX = "package:"  # a default data path that names a file shipped in flamingo_eval/data/
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 TASKS_DIR_ENV = "FLAMINGO_EVAL_TASKS"
 VARIANT_SEP = ":"
 
@@ -69,6 +71,7 @@ class TaskSpec:
     submission: dict[str, Any] | None = None
     alternatives: dict[str, tuple[str, ...]] = field(default_factory=dict)
     variants: tuple[str, ...] = ()
+    options_file: str | None = None  # a data key naming the options, one per line (ImageNet's 1000 classes)
     source: str = ""
     sha256: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -101,8 +104,16 @@ class TaskSpec:
                 "files": dict(self.files)}
 
 
+def shown_path(candidate: str) -> str:
+    """A default data path as ``ls tasks`` prints it: under the data root, or shipped in the package."""
+    if candidate.startswith(PACKAGE_PREFIX):
+        return f"{PACKAGE_DATA / candidate.removeprefix(PACKAGE_PREFIX)} (shipped)"
+    return f"<data-root>/{candidate}"
+
+
 def _first_existing(root: Path, candidates: tuple[str, ...]) -> Path:
-    paths = [root / c for c in candidates]
+    paths = [PACKAGE_DATA / c.removeprefix(PACKAGE_PREFIX) if c.startswith(PACKAGE_PREFIX) else root / c
+             for c in candidates]
     return next((p for p in paths if p.exists()), paths[0])
 
 
@@ -149,9 +160,12 @@ def parse_task(raw: dict[str, Any], source: str = "<memory>") -> TaskSpec:
     if kind != "classification" and generation is None:
         raise ConfigError(f"{source}: a {kind} task needs 'generation' settings")
     options = tuple(raw.get("options", ()))
-    if kind == "classification" and len(options) < 2:
-        raise ConfigError(f"{source}: a classification task needs at least two 'options'")
     files, alternatives = _files(_require(raw, "files", source), source)
+    options_file = raw.get("options_file")
+    if options_file is not None and (options or options_file not in files):
+        raise ConfigError(f"{source}: options_file must name a key of 'files' and replace 'options'")
+    if kind == "classification" and len(options) < 2 and options_file is None:
+        raise ConfigError(f"{source}: a classification task needs at least two 'options'")
     references = raw.get("references")
     if references is not None and references not in files:
         raise ConfigError(f"{source}: references {references!r} is not a key of 'files'")
@@ -183,10 +197,30 @@ def parse_task(raw: dict[str, Any], source: str = "<memory>") -> TaskSpec:
         submission=submission,
         alternatives=alternatives,
         variants=tuple(variants),
+        options_file=options_file,
         source=source,
         sha256=hashlib.sha256(canonical).hexdigest(),
         raw=raw,
     )
+
+
+def with_options(task: TaskSpec, paths: dict[str, Path]) -> TaskSpec:
+    """The task with its ``options_file`` read (one option per line, ``#`` lines are comments): the spec a
+    run evaluates, its hash covering the names, so another class list (``--data classnames=PATH``) is
+    another task to the result cache."""
+    if task.options_file is None:
+        return task
+    path = paths[task.options_file]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"task {task.name}: options file {task.options_file!r} not found at {path} "
+                          f"(point to it with --data {task.options_file}=PATH)") from None
+    names = [line.strip() for line in lines if not line.startswith("#")]
+    if len(names) < 2 or not all(names):
+        raise ConfigError(f"{path}: expected at least two options, one per non-empty line")
+    digest = hashlib.sha256("\n".join([task.sha256, *names]).encode()).hexdigest()
+    return replace(task, options=tuple(names), sha256=digest)
 
 
 def with_variant(raw: dict[str, Any], variant: str, source: str = "<memory>") -> dict[str, Any]:

@@ -8,6 +8,7 @@ import torch
 
 from flamingo_eval.errors import ConfigError, WeightsError
 from flamingo_eval.models import GenerationSettings, load_model
+from flamingo_eval.models.decoding import run
 from flamingo_eval.prompt import Chunk, Prompt
 from tests import helpers_vlm
 from tests.helpers_idefics import BUILDERS, hf_option_logprob, load, tiny_image, vqa_prompt
@@ -68,6 +69,18 @@ def test_rank_is_the_summed_log_probability_of_a_plain_forward(adapter):
     got = ours.rank([prompt], options)[0]
     assert got == pytest.approx([plain(prompt, o) for o in options], abs=1e-4)
     assert ours.option_lengths(options)[1] >= 2  # a multi-token option took the continuation path
+
+
+def test_many_options_in_small_chunks_score_as_a_plain_forward(adapter, monkeypatch):
+    """Options of every length, a few per pass (each pass restarting from the shared prompt K/V)."""
+    ours, plain = adapter
+    monkeypatch.setattr(run, "RANK_CHUNK_TOKENS", 6)
+    prompts = batch()[:2]
+    options = ["two dogs on the grass", "yes", "a red car", "no", "three", "a cat sitting on a bed", "two dogs"]
+    assert len(set(ours.option_lengths(options))) >= 3
+    got = ours.rank(prompts, options)
+    for p, row in zip(prompts, got, strict=True):
+        assert row == pytest.approx([plain(p, o) for o in options], abs=1e-4)
 
 
 def test_generation_stops_at_the_end_of_a_demonstration(adapter):

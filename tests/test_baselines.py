@@ -123,3 +123,16 @@ def test_a_prompt_without_demonstrations_has_no_baselines():
 
     rows = [{"id": "1", "answer": "3", "demo_answers": [], "chunks": [{"image": "q", "text": "Q"}]}]
     assert trial_baselines(load_task("vqav2"), rows, {"1": ["3"]}) is None
+
+
+def test_imagenet_baselines_are_the_majority_and_last_class_as_top1_predictions(tmp_path):
+    from flamingo_eval.task import with_options
+
+    task = load_task("imagenet")
+    names = tmp_path / "names.txt"
+    names.write_text("tench\ngoldfish\nshark\n")
+    task = with_options(task, task.data_paths(tmp_path, {"classnames": str(names)}))
+    assert baseline_answers(task, ["goldfish", "shark", "goldfish", "tench"]) == {"majority": [1], "last": [0]}
+    assert baseline_answers(task, ["shark", "tench"])["majority"] == [0]  # a tie goes to the later one
+    assert copied(task, ["goldfish", "shark", "tench"], [2, 0]) == 1
+    assert copied(task, ["goldfish", "tench"], [2, 0]) is None

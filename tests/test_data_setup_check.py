@@ -111,3 +111,20 @@ def test_a_few_missing_images_without_their_own_address_name_the_archive_entry_o
     assert check(root, "flickr30k") == 1
     out = capsys.readouterr().out
     assert f"fix: copy {gone} into {root}/flickr30k/flickr30k-images from where they came: Flickr30K images" in out
+
+
+def test_imagenet_absent_says_it_is_gated_and_the_layout_and_a_fixture_tree_passes(tmp_path, capsys):
+    from tests.imagenet_fixture import make_imagenet
+
+    assert check(tmp_path / "empty", "imagenet") == 1
+    out = capsys.readouterr().out
+    assert out.count("MISSING") == 2 and "ImageNet is gated" in out and "imagenet/val/<wnid>/*.JPEG" in out
+    make_imagenet(tmp_path / "tiny")
+    assert check(tmp_path / "tiny", "imagenet") == 0
+    assert "published split has 50,000" in capsys.readouterr().out
+
+
+def test_imagenet_fetch_prints_where_to_get_it(tmp_path, capsys):
+    assert main(["data", "fetch", "imagenet", "--data-root", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "ImageNet is gated" in out and "ILSVRC/imagenet-1k" in out

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from flamingo_eval.errors import ConfigError
-from flamingo_eval.task import available_tasks, load_task, parse_task
+from flamingo_eval.task import available_tasks, load_task, parse_task, with_options
 
 SEVEN = ["coco", "flickr30k", "hateful_memes", "okvqa", "textvqa", "vizwiz", "vqav2"]
 
@@ -15,7 +15,7 @@ ICL = ["nocaps", "textcaps", *(f"vlicl_{t}" for t in ("clevr", "matching_mi", "o
 
 
 def test_the_seven_tasks_are_shipped_with_those_that_test_in_context_learning():
-    assert set(SEVEN) | set(ICL) <= set(available_tasks())
+    assert set(SEVEN) | set(ICL) | {"imagenet"} <= set(available_tasks())
 
 
 @pytest.mark.parametrize("name", [f"vlicl_{t}" for t in ("clevr", "textocr")])
@@ -24,6 +24,21 @@ def test_vlicl_tasks_decode_greedily_fifteen_tokens_with_a_description_variant_p
     assert (spec.generation.num_beams, spec.generation.max_new_tokens) == (1, 15)
     assert spec.prompt.instruction == "\n" and spec.variants == ("concise", "detailed")
     assert load_task(f"{name}:detailed").prompt.instruction.endswith(".\n")
+
+
+def test_imagenet_reads_its_1000_class_names_from_the_package_unless_given_another_list(tmp_path):
+    task = load_task("imagenet")
+    assert task.options == () and task.options_file == "classnames"
+    full = with_options(task, task.data_paths(tmp_path))
+    assert len(full.options) == 1000 and full.options[:3] == ("tench", "goldfish", "great white shark")
+    assert full.options[-1] == "toilet paper" and full.sha256 != task.sha256
+    mine = tmp_path / "names.txt"
+    mine.write_text("# two\nred cube\nblue ball\n")
+    small = with_options(task, task.data_paths(tmp_path, {"classnames": str(mine)}))
+    assert small.options == ("red cube", "blue ball") and small.sha256 != full.sha256
+    mine.write_text("red cube\n\nblue ball\n")
+    with pytest.raises(ConfigError, match="one per non-empty line"):
+        with_options(task, task.data_paths(tmp_path, {"classnames": str(mine)}))
 
 
 @pytest.mark.parametrize("name", SEVEN)

@@ -40,11 +40,13 @@ def _context(task: TaskSpec, which: str, data_root, overrides) -> ReadContext:
                        defaults={k: task.candidates(k) for k in task.files})
 
 
-def split_fingerprint(reader_name: str, ctx: ReadContext, source_keys: list[str]) -> str:
-    """Hash of the reader, its options and the source files' bytes (not their paths)."""
+def split_fingerprint(reader_name: str, ctx: ReadContext, source_keys: list[str], listing: str = "") -> str:
+    """Hash of the reader, its options and the source files' bytes (not their paths); a reader of a folder
+    tree (imagefolder) adds its listing's digest."""
     options = json.dumps(ctx.options, sort_keys=True, ensure_ascii=False)
     return combined_sha256([SPLIT_FORMAT, reader_name, options,
-                            *(f"{k}:{file_sha256(ctx.paths[k])}" for k in source_keys)])
+                            *(f"{k}:{file_sha256(ctx.paths[k])}" for k in source_keys),
+                            *([f"listing:{listing}"] if listing else [])])
 
 
 def load_split(task: TaskSpec, which: str, data_root: str | os.PathLike = "data",
@@ -58,7 +60,7 @@ def load_split(task: TaskSpec, which: str, data_root: str | os.PathLike = "data"
     keys = reader.sources(ctx)
     for key in keys:
         _require_file(task, key, ctx.paths[key])
-    fingerprint = split_fingerprint(reader_name, ctx, keys)
+    fingerprint = split_fingerprint(reader_name, ctx, keys, reader.digest(ctx) if hasattr(reader, "digest") else "")
 
     def parse() -> dict[str, list]:
         return reader.read(ctx).columns

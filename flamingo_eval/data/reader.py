@@ -23,6 +23,7 @@ READERS = Registry(
         "coco_captions": "flamingo_eval.data.coco_captions",
         "textcaps": "flamingo_eval.data.textcaps",
         "vlicl": "flamingo_eval.data.vlicl",
+        "imagefolder": "flamingo_eval.data.imagefolder",
     },
 )
 

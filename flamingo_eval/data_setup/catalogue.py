@@ -98,6 +98,13 @@ IMAGES: dict[str, ImageSource] = {
                      "and download the phase-2 data; unpack it so that hateful_memes/img/<id>.png exist (and "
                      "dev_seen.jsonl, which openflamingo/eval_benchmark lacks, beside train.jsonl)",
         holds="img"),
+    **{f"imagenet/{s}": ImageSource(
+        f"imagenet/{s}", size, licence="ImageNet terms of access (non-commercial research)",
+        instructions="ImageNet is gated: accept its terms at https://image-net.org (or on the Hugging Face "
+                     "dataset ILSVRC/imagenet-1k) and download ILSVRC2012; arrange it as ImageFolder trees, "
+                     "imagenet/train/<wnid>/*.JPEG and imagenet/val/<wnid>/*.JPEG (the flat val archive sorted "
+                     "into class folders by the devkit's labels)")
+       for s, size in (("train", "138 GB, 1,281,167 images"), ("val", "6.3 GB, 50,000 images"))},
 }
 
 VLICL_REPO = "ys-zong/VL-ICL"
@@ -170,6 +177,7 @@ EXPECTED_ITEMS: dict[tuple[str, str], int] = {
     ("vlicl_operator_induction_interleaved", "demo"): 80, ("vlicl_operator_induction_interleaved", "eval"): 60,
     ("vlicl_textocr", "demo"): 800, ("vlicl_textocr", "eval"): 200,
     ("vlicl_matching_mi", "eval"): 400,  # its support count (1,600) may count records or pairs: not checked
+    ("imagenet", "demo"): 1_281_167, ("imagenet", "eval"): 50_000, ("imagenet:10k", "eval"): 10_000,
 }
 
 

@@ -125,6 +125,9 @@ def _splits(task: TaskSpec, needs: list[Need], root: Path, absent: set[str]) -> 
     for which in ("demo", "eval"):
         if any(which in n.used_by and n.key in absent for n in needs if not n.folder):
             continue
+        if not any(which in n.used_by for n in needs if not n.folder) and \
+                any(n.present(root) is None for n in needs if n.folder):
+            continue  # a split read from folders alone (ImageNet's trees): the images finding says what is absent
         try:
             split = load_split(task, which, root)
         except DataError as e:

@@ -20,6 +20,7 @@ METRICS = Registry("metric", {
     "vlicl_exact": "flamingo_eval.metrics.vlicl:vlicl_exact",
     "vlicl_number": "flamingo_eval.metrics.vlicl:vlicl_number",
     "vlicl_yes_no": "flamingo_eval.metrics.vlicl:vlicl_yes_no",
+    "topk_accuracy": "flamingo_eval.metrics.topk:topk_accuracy",
 })
 
 _SHOWN_IDS = 5

@@ -38,6 +38,17 @@ class KVCache:
         self.suffix_keys[layer] = keys.new_empty((rows, keys.shape[1], self.room, keys.shape[3]))
         self.suffix_values[layer] = values.new_empty((rows, values.shape[1], self.room, values.shape[3]))
 
+    def branch(self, beams: int, room: int) -> KVCache:
+        """A fresh cache over the same prompts (their K/V shared, not copied) with ``beams`` empty rows per
+        query: each chunk of rank's options continues the prompt as if it had just been prefilled."""
+        out = KVCache(len(self.prompt_keys), beams, room, self.prompt_real)
+        out.prompt_keys, out.prompt_values = list(self.prompt_keys), list(self.prompt_values)
+        for layer, (keys, values) in enumerate(zip(self.prompt_keys, self.prompt_values, strict=True)):
+            rows = keys.shape[0] * beams
+            out.suffix_keys[layer] = keys.new_empty((rows, keys.shape[1], room, keys.shape[3]))
+            out.suffix_values[layer] = values.new_empty((rows, values.shape[1], room, values.shape[3]))
+        return out
+
     def append(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write (rows, kv_heads, t, d) new K/V after the filled part; returns each row's suffix so far."""
         end = self.filled + keys.shape[2]

@@ -4,7 +4,7 @@ once its prompts are tokenised. A model is reached through two functions:
     prefill(rows_per_prompt, room) -> (last logits (B, V) float32, state)   each prompt run once
     extend(state, tokens (R, t), all_logits) -> logits                       new tokens after the prompt
 
-and the state's ``reorder`` / ``keep_queries`` (models/decoding/search.py).
+and the state's ``reorder`` / ``keep_queries`` (models/decoding/search.py) and ``branch`` (rank's chunks).
 """
 
 from __future__ import annotations
@@ -42,23 +42,47 @@ def generate_ids(prefill: Prefill, extend: Extend, settings: GenerationSettings,
                               length_penalty=settings.length_penalty, **common)
 
 
-def rank_options(prefill: Prefill, extend: Extend, prompts: int, options: list[list[int]], pad: int) -> list[list[float]]:
+RANK_CHUNK_TOKENS = 4096  # option positions fed per pass (rows x length): bounds rank's memory, not its scores
+
+
+def option_chunks(lengths: Sequence[int], prompts: int, budget: int | None = None) -> list[list[int]]:
+    """Option indices in passes of at most ``budget`` fed positions (prompts x options x width), shortest
+    options first, so a pass pads each option only to the longest of its own similar-length neighbours
+    (not to the longest of all). An option of one token needs no pass; one option too wide still gets one."""
+    budget = RANK_CHUNK_TOKENS if budget is None else budget
+    order = sorted((j for j, n in enumerate(lengths) if n > 1), key=lambda j: lengths[j])
+    chunks: list[list[int]] = []
+    for j in order:
+        width = lengths[j] - 1  # an option's last token is scored, never fed
+        if chunks and prompts * (len(chunks[-1]) + 1) * width <= budget:
+            chunks[-1].append(j)
+        else:
+            chunks.append([j])
+    return chunks
+
+
+def rank_options(prefill: Prefill, extend: Extend, prompts: int, options: list[list[int]], pad: int,
+                 budget: int | None = None) -> list[list[float]]:
     """Summed log-probability of each option's ids after each prompt. One prefill per prompt; the options
-    continue it (one row each), their first token scored from the prompt's last logits, so single-token
-    options ("yes"/"no") cost no extra pass."""
+    continue it a chunk at a time (``option_chunks``), every row of a chunk sharing its prompt's K/V through
+    the cascade kernel, the prompt cut back to itself for each chunk (``state.branch``). Each option's first
+    token is scored from the prompt's last logits, so single-token options ("yes"/"no") cost no pass."""
     if any(not o for o in options):
         raise ConfigError("rank: an option tokenizes to nothing")
-    longest = max(map(len, options))
-    rows_per_prompt = len(options) if longest > 1 else 1
-    logits, state = prefill(rows_per_prompt, longest - 1)
+    logits, state = prefill(1, 0)
     first = torch.log_softmax(logits, dim=-1)  # (B, V): each option's first token
     scores = first[:, [o[0] for o in options]].clone()  # (B, O)
-    if longest > 1:  # after an option's end: padding, causal, so never seen by its tokens
-        rest = torch.tensor([o[:-1] + [pad] * (longest - len(o)) for o in options], device=logits.device)
-        later = extend(state, rest.repeat(prompts, 1), True)  # (B*O, longest-1, V)
-        logp = torch.log_softmax(later, dim=-1).view(prompts, len(options), longest - 1, -1)
-        for j, o in enumerate(options):
-            if len(o) > 1:
-                target = torch.tensor(o[1:], device=logp.device)
-                scores[:, j] += logp[:, j, torch.arange(len(o) - 1), target].sum(-1)
+    for chunk in option_chunks([len(o) for o in options], prompts, budget):
+        width = max(len(options[j]) for j in chunk) - 1
+        # after an option's end: padding, causal, so never seen by its tokens
+        fed = torch.tensor([options[j][:-1] + [pad] * (width + 1 - len(options[j])) for j in chunk],
+                           device=logits.device)
+        target = torch.tensor([options[j][1:] + [pad] * (width + 1 - len(options[j])) for j in chunk],
+                              device=logits.device)
+        real = torch.arange(width, device=logits.device)[None, :] < torch.tensor(
+            [len(options[j]) - 1 for j in chunk], device=logits.device)[:, None]
+        later = extend(state.branch(len(chunk), width), fed.repeat(prompts, 1), True)  # (B*C, width, V)
+        later = later.view(prompts, len(chunk), width, -1)
+        picked = later.gather(-1, target.expand(prompts, -1, -1)[..., None])[..., 0] - later.logsumexp(-1)
+        scores[:, chunk] += (picked * real).sum(-1).to(scores.dtype)
     return scores.tolist()

@@ -102,6 +102,13 @@ class DecodeState:
         image stay put, and only the generated suffix of the cache moves."""
         self.cache.reorder(rows)
 
+    def branch(self, rows_per_query: int, room: int) -> DecodeState:
+        """The same prompts continued afresh by ``rows_per_query`` rows each (rank's options, a chunk at a
+        time): the prompt's K/V and images are shared, the rows start right after the prompt."""
+        cache = self.cache.branch(rows_per_query, room)
+        next_position = cache.prompt_real.long().sum(-1).to(self.next_position.device).repeat_interleave(rows_per_query)
+        return DecodeState(cache, next_position, self.last_image, rows_per_query, self.media_token_id)
+
     def keep_queries(self, queries: torch.Tensor) -> None:
         """Drop every other query (all of them finished), so later steps compute only what is still running."""
         rows = (queries[:, None] * self.beams + torch.arange(self.beams, device=queries.device)).flatten()
