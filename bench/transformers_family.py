@@ -36,6 +36,23 @@ processor; samples/s = queries per second; x = project / transformers samples/s;
 per prompt (up to and including the stop token) are identical. Target (issue 21): 2.5x at 8 shots with
 identical ids. --profile prints each system's cProfile. Exit status 1 if any output differs.
 
+Measured (2026-12-07, this script at its defaults, fp32 CPU, 1 thread, on 2 cores shared with other jobs, so
+times vary by up to 1.5x between runs; ids identical in every row):
+
+    arch        shots   N prompt tok new tok project s transf s      x
+    qwen2_5_vl      0   8         80     5.1     10.46    13.41   1.3x
+    qwen2_5_vl      4   8        335     6.4     13.00    31.34   2.4x
+    qwen2_5_vl      8   8        603    20.0     33.23    81.05   2.4x   (rerun alone with --profile: 2.0x)
+    mllama          0   8         25    15.8     12.41    24.67   2.0x
+    mllama          4   8         49    16.9     70.52   188.09   2.7x
+    mllama          8   8         98    15.6    102.90   305.75   3.0x
+
+What bounds each system (--profile, Qwen2.5-VL at 8 shots): transformers 5.25's generate encodes the batch's
+images once (get_image_features before its beam expansion, ~15%), then prefills every prompt once per beam
+(~75%), then decodes (~10%). The project prefills each prompt once (the LM ~47%) but runs the vision tower on
+every image of every prompt (72 images, of which 11 distinct at this pool rate: ~35%); decoding ~15%. Encoding
+each distinct image once (by key) would remove most of that 35% and bring the 8-shot ratio to about 2.8x.
+
     python bench/transformers_family.py [--archs qwen2_5_vl mllama] [--queries 8] [--shots 0 4 8] [--threads 1] [--profile]
 """
 
