@@ -50,7 +50,7 @@ times vary by up to 1.5x between runs; ids identical in every row):
 What bounds each system (--profile, Qwen2.5-VL at 8 shots): transformers 5.25's generate encodes the batch's
 images once (get_image_features before its beam expansion, ~15%), then prefills every prompt once per beam
 (~75%), then decodes (~10%). The project prefills each prompt once (the LM ~47%) but runs the vision tower on
-every image of every prompt (72 images, of which 11 distinct at this pool rate: ~35%); decoding ~15%. Encoding
+every image of every prompt (72 images, of which 11 distinct at this pool rate: ~35%); decoding ~18%. Encoding
 each distinct image once (by key) would remove most of that 35% and bring the 8-shot ratio to about 2.8x.
 
     python bench/transformers_family.py [--archs qwen2_5_vl mllama] [--queries 8] [--shots 0 4 8] [--threads 1] [--profile]
