@@ -1,6 +1,7 @@
 """`flamingo-eval run` end to end on tiny transformers-family checkpoints (tests/helpers_vlm.py) and the fixture
-data: VQAv2 and COCO at 0 and 4 shots with RICES in both prompt formats, trials and resume, and two processes
-under torchrun writing what one does."""
+data: VQAv2 and COCO at 0 and 4 shots with RICES in both prompt formats for every architecture (Qwen2.5-VL and
+Llama 3.2 Vision in the default suite, the others under ``-m slow``), trials and resume, and (``-m slow``) two
+processes under torchrun writing what one does."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = str(ROOT / "tests" / "fixtures" / "data")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 ARCHS = [a for a in V.ARCHS if a in V.BUILDERS]
+FAST = ("qwen2_5_vl", "mllama")  # the rest run with `pytest -m slow` (tests/test_transformers_adapter.py checks
+# every architecture against transformers in the default suite)
+RUNS = [pytest.param(a, marks=() if a in FAST else pytest.mark.slow) for a in ARCHS]
 
 
 def spec(directory: Path, prompt_format: str) -> Path:
@@ -38,15 +42,17 @@ def read(out: Path, stem: str) -> tuple[dict, list[dict]]:
 
 
 @pytest.mark.parametrize("prompt_format", ["chat", "raw"])
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", RUNS)
 def test_vqav2_and_coco_at_zero_and_four_shots_with_rices(tiny_vlm, tiny_clip, tmp_path, arch, prompt_format):
-    path = spec(tiny_vlm(arch), prompt_format)
+    directory = tiny_vlm(arch)
+    model_type = json.loads((directory / "config.json").read_text())["model_type"]  # smolvlm2's is "smolvlm"
+    path = spec(directory, prompt_format)
     assert run(path, tmp_path / "runs", "--task", "vqav2", "coco", "--shots", "0", "4", "--rices",
                "--rices-encoder", tiny_clip, "--rices-pretrained", "none") == 0
     for task in ("vqav2", "coco"):
         for shots in (0, 4):
             res, samples = read(tmp_path / "runs", f"{task}_{shots}shot_rices")
-            assert res["model"]["family"] == "transformers" and res["model"]["architecture"] == arch
+            assert res["model"]["family"] == "transformers" and res["model"]["architecture"] == model_type
             assert res["model"]["spec"]["prompt_format"] == prompt_format and res["model"]["weights_sha256"]
             assert res["n"] == len(samples) > 0
             assert all("\n" not in s["output"] for s in samples)
@@ -70,6 +76,7 @@ def test_trials_and_resume(tiny_vlm, tmp_path):
         assert again["trials"] == res["trials"] and again_samples == samples
 
 
+@pytest.mark.slow  # two torchrun processes start transformers: about a minute on a busy machine
 def test_two_processes_write_the_same_results_as_one(tiny_vlm, tmp_path):
     path = spec(tiny_vlm("mllama"), "raw")
     args = ["-m", "flamingo_eval", "run", "--model", str(path), "--data-root", FIXTURES, "--quiet",

@@ -90,3 +90,20 @@ def test_the_answer_is_cut_at_the_first_newline(adapters, arch):
     ours, _ = adapters(arch, "raw")
     texts = ours.generate(prompts(), GenerationSettings(num_beams=1, max_new_tokens=12))
     assert len(texts) == 4 and all("\n" not in t for t in texts)
+
+
+@pytest.mark.parametrize("arch", [a for a in ("qwen2_vl", "qwen2_5_vl") if a in ARCHS])
+def test_each_distinct_image_is_encoded_once_with_the_same_outputs(adapters, arch):
+    from flamingo_eval.models.transformers.adapter import TransformersAdapter
+
+    ours, _ = adapters(arch, "raw")
+    fresh = TransformersAdapter(ours.spec, ours.model, ours.processor)
+    uncached = TransformersAdapter(ours.spec, ours.model, ours.processor, cache_images=False)
+    shared = images(3, seed=40)  # three prompts reusing two demonstration images
+    batch = [harness_prompt("vqav2", [shared[0], shared[1], im], 2) for im in images(3, seed=50)]
+    settings = GenerationSettings(num_beams=3, max_new_tokens=6)
+    assert uncached.features is None
+    assert fresh.generate_ids(batch, settings) == uncached.generate_ids(batch, settings)
+    assert len(fresh.features.cache) == 5 and fresh.features.cache.hits == 4  # 2 shared + 3 queries
+    for got, want in zip(fresh.rank(batch, ["yes", "two dogs"]), uncached.rank(batch, ["yes", "two dogs"]), strict=True):
+        assert got == pytest.approx(want, abs=1e-5)

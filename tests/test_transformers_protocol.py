@@ -124,7 +124,7 @@ def test_a_prompt_over_the_context_names_shots_tokens_and_limit(tiny_vlm):
     ours = load_model(_spec(tiny_vlm("qwen2_5_vl"), "raw"))
     words = " ".join(["what color is the car"] * 2000)
     prompt = Prompt([demo(0, "what?", "red"), Chunk(tiny_image(1), f"Question:{words}? Short answer:")], separator="\n")
-    with pytest.raises(ConfigError, match=r"1-shot prompt is \d+ tokens, plus 3 new ones over the model's context of "
-                                          r"\d+ tokens") as e:
+    with pytest.raises(ConfigError, match=r"1-shot prompt of \d+ tokens plus 3 new ones exceeds the model's context "
+                                          r"of \d+ tokens") as e:
         ours.generate([prompt], GenerationSettings(num_beams=1, max_new_tokens=3))
     assert "\n" not in str(e.value)

@@ -1,7 +1,7 @@
 """The transformers family behind the harness's ModelAdapter contract.
 
 Inputs: each prompt rendered (render.py) and run through the processor alone, then left-padded into a batch
-(inputs.py). Generation and ranking: the project's shared loops (models/decoding/run.py) over the model's
+(inputs.py); where provably the same, each distinct image's features come from a run-wide cache (features.py). Generation and ranking: the project's shared loops (models/decoding/run.py) over the model's
 own forward, each prompt prefilled once (decode.py). The context check happens at tokenisation, before the
 batch reaches the model.
 """
@@ -20,6 +20,7 @@ from flamingo_eval.models.files import weights_sha256
 from flamingo_eval.models.hf.protocol import answer_text, stop_ids
 from flamingo_eval.models.placement import dtype_of
 from flamingo_eval.models.transformers import decode
+from flamingo_eval.models.transformers.features import ImageFeatures
 from flamingo_eval.models.transformers.inputs import SAME_IMAGE_COUNT, collate, encode
 from flamingo_eval.models.transformers.render import DATE, prompt_text, reads_date
 from flamingo_eval.models.transformers.spec import TransformersSpec
@@ -53,7 +54,7 @@ def load_model_weights(spec: TransformersSpec, dtype: torch.dtype, device_map: s
 
 def model_stop_ids(model, tokenizer) -> list[int]:
     """EOS and every newline id (hf/protocol.py), then the generation config's own EOS ids."""
-    ids = stop_ids(tokenizer)
+    ids = [i for i in stop_ids(tokenizer) if i is not None]  # a tokenizer may define no EOS of its own
     extra = getattr(model.generation_config, "eos_token_id", None)
     extra = [] if extra is None else [extra] if isinstance(extra, int) else list(extra)
     return ids + [i for i in dict.fromkeys(extra) if i not in ids]
@@ -75,7 +76,7 @@ def load_transformers(spec: TransformersSpec, device: str = "cpu", precision: st
 
 
 class TransformersAdapter(ModelAdapter):
-    def __init__(self, spec: TransformersSpec, model, processor, precision: str = "fp32"):
+    def __init__(self, spec: TransformersSpec, model, processor, precision: str = "fp32", cache_images: bool = True):
         self.spec, self.name = spec, spec.name
         self.model, self.processor = model, processor
         self.tokenizer = processor.tokenizer
@@ -83,6 +84,7 @@ class TransformersAdapter(ModelAdapter):
         self.precision = precision
         self.stop_ids = model_stop_ids(model, self.tokenizer)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
+        self.features = ImageFeatures(model) if cache_images and ImageFeatures.applies(model) else None
         self._sha256: str | None = None
 
     # ---- text -------------------------------------------------------------------------------
@@ -103,15 +105,23 @@ class TransformersAdapter(ModelAdapter):
         limit = self.context_length()
         encoded = []
         for prompt in prompts:
-            pictures = [image.load() for chunk in prompt for image in chunk.images]
-            one = encode(self.processor, self.render(prompt), pictures)
+            images = [image for chunk in prompt for image in chunk.images]
+            one = encode(self.processor, self.render(prompt), [image.load() for image in images])
             tokens = int(one["input_ids"].shape[1])
             if limit and tokens + following > limit:
                 raise ConfigError(f"{self.name}: a {len(prompt) - 1}-shot prompt of {tokens} tokens plus {following} "
                                   f"new ones exceeds the model's context of {limit} tokens; use fewer shots or "
                                   "smaller images")
             encoded.append(one)
-        return collate(encoded, self.model_type, self.pad_id)
+        batch = collate(encoded, self.model_type, self.pad_id)
+        if self.features is not None and "pixel_values" in batch:  # the vision tower's outputs, not its inputs
+            from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+            features = [f for prompt, one in zip(prompts, encoded, strict=True)
+                        for f in self.features.of_prompt([im.key for c in prompt for im in c.images], one)]
+            del batch["pixel_values"]
+            batch["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=tuple(features))}
+        return batch
 
     # ---- the contract -----------------------------------------------------------------------
     def generate(self, prompts: Sequence[list[Chunk]], settings: GenerationSettings) -> list[str]:

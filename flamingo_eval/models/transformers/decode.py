@@ -19,6 +19,7 @@ import torch
 from flamingo_eval.errors import ConfigError
 
 MROPE = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")  # 3D rope positions, as their generate computes them
+FIXED_CROSS_ATTENTION = ("mllama",)
 GROWING = ("attention_mask", "position_ids", "token_type_ids", "mm_token_type_ids", "cross_attention_mask")
 
 
@@ -47,19 +48,30 @@ def positions(model, model_type: str, ids: torch.Tensor, inputs: dict[str, Any])
     return torch.cat([text[None], vision], dim=0)
 
 
+def fixed_layers(model) -> frozenset[int]:
+    """Cache layers whose rows are the same for every beam of a query: Llama 3.2 Vision's cross-attention
+    layers hold the prompt's image states, never a generated token's."""
+    if model.config.model_type not in FIXED_CROSS_ATTENTION:
+        return frozenset()
+    return frozenset(model.config.get_text_config(decoder=True).cross_attention_layers)
+
+
 class DecodeState:
     """The cache and the growing per-row inputs of every row (``beams`` rows per live query)."""
 
-    def __init__(self, cache, kwargs: dict[str, torch.Tensor], beams: int):
-        self.cache, self.kwargs, self.beams = cache, kwargs, beams
+    def __init__(self, cache, kwargs: dict[str, torch.Tensor], beams: int, fixed: frozenset[int] = frozenset()):
+        self.cache, self.kwargs, self.beams, self.fixed = cache, kwargs, beams, fixed
 
     def _select(self, rows: torch.Tensor) -> None:
         for key, t in self.kwargs.items():
             self.kwargs[key] = t.index_select(_batch_dim(key, t), rows.to(t.device))
 
     def reorder(self, rows: torch.Tensor) -> None:
-        """Row i continues row ``rows[i]``."""
-        self.cache.reorder_cache(rows)
+        """Row i continues row ``rows[i]``, a row of the same query (search.py), so the ``fixed`` layers, equal
+        across a query's rows, stay as they are (at 8 shots most of Llama 3.2 Vision's cache)."""
+        for i, layer in enumerate(self.cache.layers):
+            if i not in self.fixed:
+                layer.reorder_cache(rows)
         self._select(rows)
 
     def keep_queries(self, queries: torch.Tensor) -> None:
@@ -107,7 +119,7 @@ def prefill(model, model_type: str, batch: dict[str, Any], rows: int) -> tuple[t
     if rows > 1:
         cache.batch_repeat_interleave(rows)
         kwargs = {k: v.repeat_interleave(rows, dim=_batch_dim(k, v)) for k, v in kwargs.items()}
-    return logits, DecodeState(cache, kwargs, rows)
+    return logits, DecodeState(cache, kwargs, rows, fixed_layers(model))
 
 
 @torch.inference_mode()

@@ -16,8 +16,9 @@ from flamingo_eval.models.flamingo.selfcheck import FastPathMismatch, verdict
 from flamingo_eval.models.transformers import decode
 from flamingo_eval.prompt import Chunk, Prompt
 
-RELATIVE = {torch.float32: 1e-4, torch.bfloat16: 3e-2, torch.float16: 1e-2}
-TEXTS = (("Question:what color is the car? Short answer:", "red"), ("Output:two dogs on a bench.", None))
+# largest |cached - full| / max |logit|: fp32 rounding only; half precision rounds the two paths differently
+# (not measured on a full-size checkpoint here: no GPU in this session), a broken cache differs by whole units
+RELATIVE = {torch.float32: 1e-4, torch.bfloat16: 0.1, torch.float16: 0.05}
 
 
 def _prompts() -> list[list[Chunk]]:
