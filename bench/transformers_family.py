@@ -25,7 +25,8 @@ run), every query its own image, PIL images of COCO-like sizes (480-640 x 360-48
 Systems, side by side in this process on the same torch threads, each loaded fresh and warmed up on one other
 prompt, then timed:
   project       load_model(spec).generate_ids, the harness's path (flamingo_eval/models/transformers/): the
-                processor per prompt, one prefill per prompt with its beams continuing that prompt's cache
+                processor per prompt, one prefill per prompt with its beams continuing that prompt's cache,
+                Qwen's distinct images (by key) through the vision tower once (the cache emptied before timing)
   transformers  the processor on each batch (left padding, text rendered by the family's own prompt_text so
                 both see the same string), then model.generate(num_beams=3, do_sample=False, stop at the
                 family's stop ids, length_penalty 0)
@@ -200,6 +201,8 @@ def run_project(spec: Path, prompts: list[Prompt], batch: int, settings: Generat
     """Seconds, of which in the processor, and the new ids per prompt."""
     adapter = load_model(str(spec))
     adapter.generate_ids([warm_prompt()], GenerationSettings(num_beams=3, max_new_tokens=2))
+    if getattr(adapter, "features", None) is not None:  # cold: an empty image cache
+        adapter.features.cache.clear()
     clock = Clock()
     adapter.processor = TimedProcessor(adapter.processor, clock)
     seconds, out = timed(lambda: [ids for chunk in batches(prompts, batch) for ids in adapter.generate_ids(chunk, settings)],
