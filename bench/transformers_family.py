@@ -38,21 +38,23 @@ per prompt (up to and including the stop token) are identical. Target (issue 21)
 identical ids. --profile prints each system's cProfile. Exit status 1 if any output differs.
 
 Measured (2026-12-07, this script at its defaults, fp32 CPU, 1 thread, on 2 cores shared with other jobs, so
-times vary by up to 1.5x between runs; ids identical in every row):
+times vary by up to 2x between runs; ids identical in every row), the family with its image cache:
 
     arch        shots   N prompt tok new tok project s transf s      x
-    qwen2_5_vl      0   8         80     5.1     10.46    13.41   1.3x
-    qwen2_5_vl      4   8        335     6.4     13.00    31.34   2.4x
-    qwen2_5_vl      8   8        603    20.0     33.23    81.05   2.4x   (rerun alone with --profile: 2.0x)
-    mllama          0   8         25    15.8     12.41    24.67   2.0x
-    mllama          4   8         49    16.9     70.52   188.09   2.7x
-    mllama          8   8         98    15.6    102.90   305.75   3.0x
+    qwen2_5_vl      0   8         80     5.1      1.44     2.84   2.0x
+    qwen2_5_vl      4   8        335     6.4      3.75    11.79   3.1x
+    qwen2_5_vl      8   8        603    20.0     17.18    48.51   2.8x
+    mllama          0   8         25    15.8      7.81    19.56   2.5x
+    mllama          4   8         49    16.9     29.11    86.21   3.0x
+    mllama          8   8         98    15.6     35.00   129.08   3.7x
 
-What bounds each system (--profile, Qwen2.5-VL at 8 shots): transformers 5.25's generate encodes the batch's
-images once (get_image_features before its beam expansion, ~15%), then prefills every prompt once per beam
-(~75%), then decodes (~10%). The project prefills each prompt once (the LM ~47%) but runs the vision tower on
-every image of every prompt (72 images, of which 11 distinct at this pool rate: ~35%); decoding ~18%. Encoding
-each distinct image once (by key) would remove most of that 35% and bring the 8-shot ratio to about 2.8x.
+What bounds each system (--profile, Qwen2.5-VL at 8 shots, measured before the family cached images by key,
+when its 8-shot ratio was 2.0-2.4x): transformers 5.25's generate encodes the batch's images once
+(get_image_features before its beam expansion, ~15%), then prefills every prompt once per beam (~75%), then
+decodes (~10%). The project prefilled each prompt once (the LM ~47%) and ran the vision tower on every image of
+every prompt (72 images, of which 11 distinct at this pool rate: ~35%); decoding ~18%. Its image cache removes
+most of that 35%. Llama 3.2 Vision has no such cache in the family (its vision features are cross-attention
+states); there the gain is transformers encoding every tile and prefilling once per beam.
 
     python bench/transformers_family.py [--archs qwen2_5_vl mllama] [--queries 8] [--shots 0 4 8] [--threads 1] [--profile]
 """
