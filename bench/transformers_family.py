@@ -53,8 +53,11 @@ when its 8-shot ratio was 2.0-2.4x): transformers 5.25's generate encodes the ba
 (get_image_features before its beam expansion, ~15%), then prefills every prompt once per beam (~75%), then
 decodes (~10%). The project prefilled each prompt once (the LM ~47%) and ran the vision tower on every image of
 every prompt (72 images, of which 11 distinct at this pool rate: ~35%); decoding ~18%. Its image cache removes
-most of that 35%. Llama 3.2 Vision has no such cache in the family (its vision features are cross-attention
-states); there the gain is transformers encoding every tile and prefilling once per beam.
+most of that 35%. Llama 3.2 Vision (--profile at 8 shots, N=4: 3.0x): transformers runs the vision model inside
+its prefill on the beam-expanded batch, so every tile of every image three times (~74% of its time); the
+project runs it once per prompt's image (~77% of its time: it caches no image features for this architecture,
+so the 9 images of each prompt, 4 tiles each, are all encoded though most are pool images seen before). A
+by-key cache of the vision model's output would be the next gain there.
 
     python bench/transformers_family.py [--archs qwen2_5_vl mllama] [--queries 8] [--shots 0 4 8] [--threads 1] [--profile]
 """
