@@ -25,7 +25,8 @@ run), every query its own image, PIL images of COCO-like sizes (480-640 x 360-48
 Systems, side by side in this process on the same torch threads, each loaded fresh and warmed up on one other
 prompt, then timed:
   project       load_model(spec).generate_ids, the harness's path (flamingo_eval/models/transformers/): the
-                processor per prompt, one prefill per prompt with its beams continuing that prompt's cache
+                processor per prompt, one prefill per prompt with its beams continuing that prompt's cache,
+                Qwen's distinct images (by key) through the vision tower once (the cache emptied before timing)
   transformers  the processor on each batch (left padding, text rendered by the family's own prompt_text so
                 both see the same string), then model.generate(num_beams=3, do_sample=False, stop at the
                 family's stop ids, length_penalty 0)
@@ -35,6 +36,28 @@ stop token); project s / transf s = each system's whole time, processor included
 processor; samples/s = queries per second; x = project / transformers samples/s; outputs = whether the new ids
 per prompt (up to and including the stop token) are identical. Target (issue 21): 2.5x at 8 shots with
 identical ids. --profile prints each system's cProfile. Exit status 1 if any output differs.
+
+Measured (2026-12-07, this script at its defaults, fp32 CPU, 1 thread, on 2 cores shared with other jobs, so
+times vary by up to 2x between runs; ids identical in every row), the family with its image cache:
+
+    arch        shots   N prompt tok new tok project s transf s      x
+    qwen2_5_vl      0   8         80     5.1      1.44     2.84   2.0x
+    qwen2_5_vl      4   8        335     6.4      3.75    11.79   3.1x
+    qwen2_5_vl      8   8        603    20.0     17.18    48.51   2.8x
+    mllama          0   8         25    15.8      7.81    19.56   2.5x
+    mllama          4   8         49    16.9     29.11    86.21   3.0x
+    mllama          8   8         98    15.6     35.00   129.08   3.7x
+
+What bounds each system (--profile, Qwen2.5-VL at 8 shots, measured before the family cached images by key,
+when its 8-shot ratio was 2.0-2.4x): transformers 5.25's generate encodes the batch's images once
+(get_image_features before its beam expansion, ~15%), then prefills every prompt once per beam (~75%), then
+decodes (~10%). The project prefilled each prompt once (the LM ~47%) and ran the vision tower on every image of
+every prompt (72 images, of which 11 distinct at this pool rate: ~35%); decoding ~18%. Its image cache removes
+most of that 35%. Llama 3.2 Vision (--profile at 8 shots, N=4: 3.0x): transformers runs the vision model inside
+its prefill on the beam-expanded batch, so every tile of every image three times (~74% of its time); the
+project runs it once per prompt's image (~77% of its time: it caches no image features for this architecture,
+so the 9 images of each prompt, 4 tiles each, are all encoded though most are pool images seen before). A
+by-key cache of the vision model's output would be the next gain there.
 
     python bench/transformers_family.py [--archs qwen2_5_vl mllama] [--queries 8] [--shots 0 4 8] [--threads 1] [--profile]
 """
@@ -183,6 +206,8 @@ def run_project(spec: Path, prompts: list[Prompt], batch: int, settings: Generat
     """Seconds, of which in the processor, and the new ids per prompt."""
     adapter = load_model(str(spec))
     adapter.generate_ids([warm_prompt()], GenerationSettings(num_beams=3, max_new_tokens=2))
+    if getattr(adapter, "features", None) is not None:  # cold: an empty image cache
+        adapter.features.cache.clear()
     clock = Clock()
     adapter.processor = TimedProcessor(adapter.processor, clock)
     seconds, out = timed(lambda: [ids for chunk in batches(prompts, batch) for ids in adapter.generate_ids(chunk, settings)],

@@ -20,6 +20,10 @@ def _prompt(shots: int, seed: int = 0):
     return harness_prompt("vqav2", _images(shots + 1, seed), shots)
 
 
+TEXT_ONLY = Prompt([Chunk(None, "Question:is it red? Short answer:yes", answer="yes"),
+                    Chunk(None, "Question:is it blue? Short answer:")], separator="\n")
+
+
 @pytest.mark.parametrize("arch", READY)
 def test_checkpoint_reloads_through_the_auto_classes(tiny_vlm, arch):
     import json
@@ -35,7 +39,7 @@ def test_checkpoint_reloads_through_the_auto_classes(tiny_vlm, arch):
 
 @pytest.mark.parametrize("arch", READY)
 @pytest.mark.parametrize("prompt_format", ["chat", "raw"])
-def test_generate_with_0_1_2_and_4_demonstrations(tiny_vlm, arch, prompt_format):
+def test_generate_with_0_1_2_and_4_demonstrations_and_without_images(tiny_vlm, arch, prompt_format):
     directory = tiny_vlm(arch)
     _, processor = V.load(directory)
     for shots in (0, 1, 2, 4):
@@ -47,6 +51,10 @@ def test_generate_with_0_1_2_and_4_demonstrations(tiny_vlm, arch, prompt_format)
         assert ids.count(processor.image_token_id) >= len(images)
         new = V.hf_generate(directory, text, images, num_beams=3, max_new_tokens=5)
         assert 1 <= len(new) <= 5
+    # and a prompt without any image (images=None)
+    new = V.hf_generate(directory, V.prompt_text(processor, TEXT_ONLY, prompt_format), [], num_beams=3,
+                        max_new_tokens=5)
+    assert 1 <= len(new) <= 5
 
 
 @pytest.mark.parametrize("arch", READY)
@@ -90,9 +98,7 @@ def test_chat_format_turns_and_the_fixed_date(tiny_vlm):
     assert messages[1]["content"] == [{"type": "text", "text": prompt[0].answer}]
     assert messages[0]["content"][0] == {"type": "image"}
     # Llama 3.2's template writes today's date only where no message holds an image: the date is an argument
-    text_only = Prompt([Chunk(None, "Question:is it red? Short answer:yes", answer="yes"),
-                        Chunk(None, "Question:is it blue? Short answer:")], separator="\n")
-    assert "Today Date: 01 Jan 2025" in V.prompt_text(processor, text_only, "chat", date_string="01 Jan 2025")
+    assert "Today Date: 01 Jan 2025" in V.prompt_text(processor, TEXT_ONLY, "chat", date_string="01 Jan 2025")
     assert "Today Date" not in V.prompt_text(processor, prompt, "chat")
 
 

@@ -6,6 +6,9 @@ checkpoints' own preprocessor allows 12845056 pixels, up to 16384 tokens for one
 prompt of photos tens of thousands of tokens. 512 tokens per image is ``512 * 28 * 28`` pixels for Qwen2-VL
 and Qwen2.5-VL (14 px patches merged 2 x 2) and ``512 * 32 * 32`` for Qwen3-VL (16 px patches); a COCO photo
 (640 x 480) stays under either cap and keeps its native resolution (about 390 tokens in Qwen2/2.5-VL).
+``max_pixels`` changes only the image processor's ``size["longest_edge"]`` and keeps the checkpoint's
+``shortest_edge``; transformers 5.25 accepts it with a FutureWarning (its non-deprecated form, ``size``, must
+name both edges).
 """
 
 from __future__ import annotations
