@@ -11,6 +11,7 @@ model reads only at the prefill.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any
 
@@ -73,6 +74,17 @@ class DecodeState:
             if i not in self.fixed:
                 layer.reorder_cache(rows)
         self._select(rows)
+
+    def branch(self, rows_per_query: int, room: int) -> DecodeState:
+        """The same prompts continued afresh by ``rows_per_query`` rows each (rank's options, a chunk at a
+        time). A transformers cache grows in place, so each branch continues its own copy of the prompt's
+        cache and this state stays the prompt alone (``room`` is for caches with a fixed size; none here)."""
+        cache = copy.deepcopy(self.cache)
+        kwargs = dict(self.kwargs)
+        if rows_per_query > 1:
+            cache.batch_repeat_interleave(rows_per_query)
+            kwargs = {k: v.repeat_interleave(rows_per_query, dim=_batch_dim(k, v)) for k, v in kwargs.items()}
+        return DecodeState(cache, kwargs, self.beams * rows_per_query, self.fixed)
 
     def keep_queries(self, queries: torch.Tensor) -> None:
         rows = (queries[:, None] * self.beams + torch.arange(self.beams, device=queries.device)).flatten()
