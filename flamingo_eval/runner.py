@@ -14,7 +14,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,32 @@ def load_task_data(config: RunConfig, name: str) -> TaskData:
     return TaskData(task, paths, pool, eval_split, items, references_for(task, items, paths))
 
 
+RECORDS_PER_GATHER = 1024  # records sent to rank 0 at a time while the samples file is written
+
+
+def _outcome(record: dict) -> tuple[bool, Any]:
+    """(skipped, answer) of a record: what scoring needs of it."""
+    return ("skipped" in record, record.get("answer"))
+
+
+@dataclass
+class TrialLog:
+    """One rank's items of one trial: where each record lies in the item logs, and the answers to score
+    (in the order the items were found then computed, which fixes the scorer's summation order)."""
+
+    where: dict[str, tuple[Path, int]] = field(default_factory=dict)
+    answers: dict[str, Any] = field(default_factory=dict)
+    skipped: int = 0
+
+    def add(self, item_id: str, path: Path, offset: int, outcome: tuple[bool, Any]) -> None:
+        self.where[item_id] = (path, offset)
+        skipped, answer = outcome
+        if skipped:
+            self.skipped += 1
+        else:
+            self.answers[item_id] = answer
+
+
 class Runner:
     def __init__(self, config: RunConfig, model: ModelAdapter | None = None, world: World | None = None):
         self.config = config
@@ -210,46 +236,73 @@ class Runner:
 
     # -- one (task, shots) cell --------------------------------------------------------------------------
 
-    def _trial(self, td: TaskData, shots: int, seed: int, selector) -> dict[str, dict]:
+    def _trial(self, td: TaskData, shots: int, seed: int, selector) -> TrialLog:
+        """Compute this rank's items of one trial that its item logs lack; records stay on disk, not in memory."""
         cfg = self.config
         key = run_key({"model": self.model.describe(), "task": td.task.sha256, "shots": shots,
                        "selection": selector.describe(), "seed": seed,
                        "generation": asdict(td.task.generation) if td.task.generation else None})
         log_dir = self.out_dir / "items"
-        done = {r["id"]: r for r in ItemLog.read_all(sorted(log_dir.glob(f"{key}.r*.jsonl")))}
         mine = self.world.shard(td.items)
-        todo = [s for s in mine if s.id not in done]
+        mine_ids = {s.id for s in mine}
+        found: dict[str, tuple[Path, int, dict]] = {}  # the last logged record of each item wins
+        for path, offset, row in ItemLog.scan(sorted(log_dir.glob(f"{key}.r*.jsonl"))):
+            if row["id"] in mine_ids:
+                found[row["id"]] = (path, offset, _outcome(row))
+        trial = TrialLog()
+        for s in mine:
+            if s.id in found:
+                path, offset, outcome = found.pop(s.id)
+                trial.add(s.id, path, offset, outcome)
+        todo = [s for s in mine if s.id not in trial.where]
         log = ItemLog(log_dir / f"{key}.r{self.world.rank}.jsonl")
-        records = {s.id: done[s.id] for s in mine if s.id in done}
         bar = _progress(f"{td.task.name} {shots}-shot {selector.describe()['selection']} seed {seed}",
-                        total=len(mine), initial=len(records), enabled=cfg.progress and self.world.is_main)
+                        total=len(mine), initial=len(trial.where), enabled=cfg.progress and self.world.is_main)
         # Sorting by prompt size keeps padding low; results do not depend on the order.
         order = sorted(todo, key=lambda s: (len(s.question) + len(s.text), s.id))
         for start in range(0, len(order), cfg.batch_size):
             prompts = self._prompts(td, selector, shots, order[start:start + cfg.batch_size])
             rows = self._records(td, seed, prompts)
-            log.append(rows)
-            records.update({r["id"]: r for r in rows})
+            for r, offset in zip(rows, log.append(rows), strict=True):
+                trial.add(r["id"], log.path, offset, _outcome(r))
             bar.update(len(rows))
         bar.close()
-        merged: dict[str, dict] = {}
-        for part in self.world.gather(records):
-            merged.update(part)
-        return merged
+        return trial
 
-    def _score_trial(self, td: TaskData, records: dict[str, dict]) -> tuple[dict, list[dict]]:
-        kept = {i: r for i, r in records.items() if "skipped" not in r}
-        answers = {i: r["answer"] for i, r in kept.items()}
-        refs = {i: td.references[i] for i in kept}
+    def _gather_outcomes(self, trial: TrialLog) -> tuple[dict[str, Any], int] | None:
+        """On rank 0, every item's answer (rank order, each rank's in its own order) and the count of
+        skipped items; None elsewhere. Answers are small: no rank sends its prompts."""
+        parts = self.world.gather_to_main((trial.answers, trial.skipped))
+        if parts is None:
+            return None
+        answers: dict[str, Any] = {}
+        for part, _ in parts:
+            answers.update(part)
+        return answers, sum(n for _, n in parts)
+
+    def _ordered_records(self, td: TaskData, trial: TrialLog) -> Iterator[dict]:
+        """Every item's record in the split's order, read back from the item logs a chunk of items at a time
+        and sent to rank 0, which alone yields them (every rank must run this to its end)."""
+        for start in range(0, len(td.items), RECORDS_PER_GATHER):
+            ids = [s.id for s in td.items[start:start + RECORDS_PER_GATHER]]
+            part = {i: ItemLog.read_at(*trial.where[i]) for i in ids if i in trial.where}
+            parts = self.world.gather_to_main(part)
+            if parts is not None:
+                merged: dict[str, dict] = {}
+                for p in parts:
+                    merged.update(p)
+                yield from (merged[i] for i in ids)
+
+    def _score_trial(self, td: TaskData, answers: dict[str, Any], skipped: int) -> tuple[dict, dict[str, Any]]:
+        refs = {i: td.references[i] for i in answers}
         result = score_answers(td.task, answers, refs, self.config.vqa_scorer)
-        rows = []
-        for item in td.items:
-            r = dict(records[item.id])
-            r["references"] = td.references[item.id]
-            r["score"] = result.per_item.get(item.id)
-            rows.append(r)
-        trial = {"score": result.score, "n": result.n, "skipped": len(records) - len(kept)}
-        return trial, rows
+        return {"score": result.score, "n": result.n, "skipped": skipped}, result.per_item
+
+    def _sample_rows(self, td: TaskData, trial: TrialLog, per_item: dict[str, Any] | None) -> Iterator[dict]:
+        for r in self._ordered_records(td, trial):
+            r["references"] = td.references[r["id"]]
+            r["score"] = per_item.get(r["id"]) if per_item is not None else None
+            yield r
 
     def submit_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> None:
         """A test split scored by a server: each trial's answers become its submission file."""
@@ -257,10 +310,10 @@ class Runner:
 
         stem = result_stem(td.task.name, shots, trials[0][1].describe()["selection"])
         for seed, selector in trials:
-            records = self._trial(td, shots, seed, selector)
-            if not self.world.is_main:
+            outcomes = self._gather_outcomes(self._trial(td, shots, seed, selector))
+            if outcomes is None:
                 continue
-            answers = {i: r["answer"] for i, r in records.items() if "skipped" not in r}
+            answers = outcomes[0]
             rows = submission_rows(td.task.submission, td.eval_split, answers, td.paths)
             path = self.out_dir / SUBMISSIONS_DIR / f"{stem}_seed{seed}.json"
             write_json_atomic(path, rows)
@@ -270,19 +323,28 @@ class Runner:
     def run_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> dict | None:
         started = time.time()
         selection = trials[0][1].describe()
-        per_trial, samples = [], []
-        for seed, selector in trials:
-            records = self._trial(td, shots, seed, selector)
-            if self.world.is_main:
-                trial, rows = self._score_trial(td, records)
-                per_trial.append({"seed": seed, **trial})
-                samples.extend(rows)
+        stem = result_stem(td.task.name, shots, selection["selection"])
+        per_trial: list[dict] = []
+
+        def samples() -> Iterator[dict]:
+            """Trial after trial: score it on rank 0, then stream its records; one trial's answers in memory."""
+            for seed, selector in trials:
+                trial = self._trial(td, shots, seed, selector)
+                outcomes = self._gather_outcomes(trial)
+                per_item = None
+                if outcomes is not None:
+                    scores, per_item = self._score_trial(td, *outcomes)
+                    per_trial.append({"seed": seed, **scores})
+                yield from self._sample_rows(td, trial, per_item)
+
         if not self.world.is_main:
+            for _ in samples():  # the same collectives as rank 0, which alone writes
+                pass
             return None
+        write_jsonl_atomic(self.out_dir / f"{stem}.samples.jsonl", samples())
         scores = [t["score"] for t in per_trial]
         mean = sum(scores) / len(scores)
         std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
-        stem = result_stem(td.task.name, shots, selection["selection"])
         result = {
             "schema": SCHEMA,
             "model": {"name": self.config.model, **self.model.describe()},
@@ -311,7 +373,6 @@ class Runner:
             "samples_file": f"{stem}.samples.jsonl",
             "data_paths": data_paths_record(td),
         }
-        write_jsonl_atomic(self.out_dir / f"{stem}.samples.jsonl", samples)
         write_json_atomic(self.out_dir / f"{stem}.json", result)
         return result
 
