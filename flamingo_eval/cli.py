@@ -73,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         device_map=args.device_map,
         data_root=args.data_root, overrides=parse_data_overrides(args.data), output_dir=args.output_dir,
         skip_bad_images=args.skip_bad_images, vqa_scorer=args.vqa_scorer, query_set_size=args.query_set_size,
-        progress=not args.quiet,
+        progress=not args.quiet, wait=not args.no_wait,
     )
     run(config)
     return 0
@@ -206,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vqa-scorer", default="official", choices=["official", "openflamingo"])
     p.add_argument("--query-set-size", type=int, default=2048, help="random demonstrations come from this many")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-wait", action="store_true",
+                   help="when another run is computing a cell into the same folder, stop (exit 3) instead of waiting")
     add_data_args(p)
     p.set_defaults(func=cmd_run)
 

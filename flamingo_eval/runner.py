@@ -61,6 +61,7 @@ class RunConfig:
     vqa_scorer: str = "official"
     query_set_size: int = 2048
     progress: bool = True
+    wait: bool = True  # for another run computing the same cell (False: stop with CellBusy)
 
 
 def subsample(items: Sequence[Sample], n: int | None) -> list[Sample]:
@@ -376,15 +377,24 @@ class Runner:
         write_json_atomic(self.out_dir / f"{stem}.json", result)
         return result
 
+    def _cell_lock(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]):
+        """Another run writing the same result file computes it first; this one then finds its items logged."""
+        from flamingo_eval.cell_lock import cell_lock
+
+        stem = result_stem(td.task.name, shots, trials[0][1].describe()["selection"])
+        return cell_lock(self.out_dir / "items" / f"{stem}.lock", f"{safe_name(self.config.model)}/{stem}",
+                         self.world, wait=self.config.wait)
+
     def run(self) -> list[dict]:
         results = []
         for td in self.tasks:
             trials = self.selectors(td)
             for shots in self.config.shots:
-                if td.task.submission is not None:
-                    self.submit_cell(td, shots, trials)
-                    continue
-                result = self.run_cell(td, shots, trials)
+                with self._cell_lock(td, shots, trials):
+                    if td.task.submission is not None:
+                        self.submit_cell(td, shots, trials)
+                        continue
+                    result = self.run_cell(td, shots, trials)
                 if result is not None:
                     results.append(result)
                     _report(result, self.out_dir)
