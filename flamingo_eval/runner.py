@@ -246,7 +246,7 @@ class Runner:
         log_dir = self.out_dir / "items"
         mine = self.world.shard(td.items)
         mine_ids = {s.id for s in mine}
-        found: dict[str, tuple[Path, int, dict]] = {}  # the last logged record of each item wins
+        found: dict[str, tuple[Path, int, tuple[bool, Any]]] = {}  # the last logged record of an item wins
         for path, offset, row in ItemLog.scan(sorted(log_dir.glob(f"{key}.r*.jsonl"))):
             if row["id"] in mine_ids:
                 found[row["id"]] = (path, offset, _outcome(row))
