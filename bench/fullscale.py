@@ -2,7 +2,8 @@
 
 The model is a stub that answers at once (the last demonstration's answer) and never opens an image, so what
 is measured is the harness: prompts, records, item logs, gathering, scoring and the samples file. Each rank
-prints its peak resident memory (VmHWM) at exit; the table has one row per rank.
+prints its peak resident memory (VmHWM) once the data is loaded and at exit; the table has one row per rank,
+and the growth between the two is what the cell itself held.
 
     python bench/fullscale.py                           # 1/64 of VQAv2 val, 2 processes (a minute)
     python bench/fullscale.py --scale 1 --nproc 2       # the real size (writes ~200 MB of synthetic JSON)
@@ -93,8 +94,10 @@ def worker(args: argparse.Namespace) -> int:
                        output_dir=str(args.out), batch_size=args.batch_size, progress=False)
     t = time.perf_counter()
     runner = Runner(config, model=stub_model())
+    loaded = peak_rss_mb()  # the data, the model stub and (under torchrun) torch.distributed
     runner.run()
-    print("RANK " + json.dumps({"rank": runner.world.rank, "peak_rss_mb": round(peak_rss_mb(), 1),
+    print("RANK " + json.dumps({"rank": runner.world.rank, "loaded_mb": round(loaded, 1),
+                                "peak_rss_mb": round(peak_rss_mb(), 1),
                                 "seconds": round(time.perf_counter() - t, 1)}), flush=True)
     return 0
 
@@ -152,9 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - t
         print(f"{n_val} questions, {args.shots} shots, {args.trials} trials, {args.nproc} process(es), "
               f"{wall:.0f} s; output digest {digest(out, f'{args.task}_{args.shots}shot_random')}")
-        print("| rank | peak RSS (MB) | seconds |\n|---|---|---|")
+        print("| rank | peak RSS after loading (MB) | peak RSS at exit (MB) | growth in the cell (MB) | seconds |\n"
+              "|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['rank']} | {r['peak_rss_mb']:.0f} | {r['seconds']:.0f} |")
+            print(f"| {r['rank']} | {r['loaded_mb']:.0f} | {r['peak_rss_mb']:.0f} | "
+                  f"{r['peak_rss_mb'] - r['loaded_mb']:.0f} | {r['seconds']:.0f} |")
     return 0
 
 
