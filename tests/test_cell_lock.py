@@ -17,7 +17,6 @@ from flamingo_eval.runner import Runner
 from tests.test_runner import FIXTURES, CopyLastDemo, config
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = str(ROOT / "tests" / "golden" / "flamingo" / "mpt-x1" / "spec.yaml")  # a folder name: mpt-x1
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
 
 # A run of vqav2 at 2 shots with the stand-in model; with a gate, it stops in its first batch until the gate
@@ -40,13 +39,13 @@ class Gated(CopyLastDemo):
         return super().generate(prompts, settings)
 
 model = Gated()
-Runner(config(out, model=sys.argv[3], shots=[2], seeds=[1]), model=model).run()
+Runner(config(out, shots=[2], seeds=[1]), model=model).run()
 print(json.dumps({"generated": model.generated}))
 """
 
 
-def start_run(out: Path, gate: str = "-", model: str = "copy-last-demo") -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", RUN, str(out), gate, model], env=ENV, cwd=ROOT,
+def start_run(out: Path, gate: str = "-") -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", RUN, str(out), gate], env=ENV, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -64,8 +63,8 @@ def generated(proc: subprocess.Popen) -> int:
     return json.loads(out.strip().splitlines()[-1])["generated"]
 
 
-def logged_ids(tmp_path: Path, model: str = "copy-last-demo") -> list[str]:
-    return [json.loads(line)["id"] for p in (tmp_path / "runs" / model / "items").glob("*.jsonl")
+def logged_ids(tmp_path: Path) -> list[str]:
+    return [json.loads(line)["id"] for p in (tmp_path / "runs" / "copy-last-demo" / "items").glob("*.jsonl")
             for line in p.read_text().splitlines()]
 
 
@@ -87,14 +86,18 @@ def test_a_second_run_of_the_same_cell_waits_for_the_first_then_computes_nothing
     assert result["n"] == 6
 
 
-def test_with_no_wait_a_busy_cell_stops_the_run_with_one_line_and_exit_3(tmp_path, capsys):
+def test_with_no_wait_a_busy_cell_stops_the_run_with_one_line_and_exit_3(tmp_path, capsys, monkeypatch):
+    import flamingo_eval.runner
+
     gate = tmp_path / "gate"
-    first = start_run(tmp_path, str(gate), model=SPEC)  # writes into runs/mpt-x1, as the CLI run below
+    first = start_run(tmp_path, str(gate))
     try:
         wait_for(tmp_path / "started", first)
-        with pytest.raises(CellBusy, match="mpt-x1/vqav2_2shot_random is being computed by another run"):
-            Runner(config(tmp_path, model=SPEC, shots=[2], seeds=[1], wait=False), model=CopyLastDemo()).run()
-        code = cli.main(["run", "--model", SPEC, "--task", "vqav2", "--shots", "2", "--seeds", "1",
+        with pytest.raises(CellBusy, match="copy-last-demo/vqav2_2shot_random is being computed by another run"):
+            Runner(config(tmp_path, shots=[2], seeds=[1], wait=False), model=CopyLastDemo()).run()
+        # the command line, with the stand-in model instead of a loaded one
+        monkeypatch.setattr(flamingo_eval.runner, "run", lambda cfg: Runner(cfg, model=CopyLastDemo()).run())
+        code = cli.main(["run", "--model", "copy-last-demo", "--task", "vqav2", "--shots", "2", "--seeds", "1",
                          "--data-root", str(FIXTURES), "--output-dir", str(tmp_path / "runs"), "--quiet",
                          "--no-wait"])
         err = capsys.readouterr().err
@@ -117,3 +120,29 @@ def test_a_run_killed_with_sigkill_leaves_no_lock_that_blocks_the_rerun(tmp_path
     Runner(config(tmp_path, shots=[2], seeds=[1], wait=False), model=rerun).run()
     assert rerun.generated == 6
     assert json.loads((tmp_path / "runs" / "copy-last-demo" / "vqav2_2shot_random.json").read_text())["n"] == 6
+
+
+def test_under_torchrun_the_other_ranks_follow_rank_0_and_never_touch_the_lock(tmp_path):
+    from dataclasses import dataclass, field
+
+    from flamingo_eval.cell_lock import cell_lock
+    from flamingo_eval.distributed import World
+
+    @dataclass(frozen=True)
+    class Rank1(World):
+        """Rank 1 of 2, hearing from rank 0: not yet, not yet, taken."""
+
+        told: list = field(default_factory=lambda: [False, False, True])
+
+        def broadcast_from_main(self, obj):
+            assert obj is False  # rank 1 never claims the lock itself
+            return self.told.pop(0)
+
+    lock = tmp_path / "items" / "cell.lock"
+    world = Rank1(rank=1, size=2)
+    with cell_lock(lock, "m/cell", world, wait=True, poll_s=0):
+        assert world.told == []  # it waited through both polls
+    assert not lock.exists()
+    with pytest.raises(CellBusy, match="m/cell is being computed by another run"):
+        with cell_lock(lock, "m/cell", Rank1(rank=1, size=2, told=[False]), wait=False):
+            pass
