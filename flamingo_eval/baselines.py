@@ -91,30 +91,52 @@ def shown_answers(row: Mapping[str, Any]) -> list[str | None]:
     return [c.get("answer") for c in row["chunks"][:-1]]
 
 
+class BaselineTally:
+    """One trial's baselines and copy rates, gathered row by row as its samples stream past (a full-scale
+    trial's records never sit in memory together): ``add`` each scored row (it gains ``copied``), then
+    ``result``. Only each item's baseline answers are kept."""
+
+    def __init__(self, task: TaskSpec, references: Mapping[str, Any], vqa_scorer: str = "official"):
+        self.task, self.references, self.vqa_scorer = task, references, vqa_scorer
+        self.answers: dict[str, dict[str, Any]] = {}
+        self.copies = self.last_copies = 0
+        self.incomplete = False  # a row predating the baselines, or a prompt without demonstrations
+
+    def add(self, row: dict) -> None:
+        if "skipped" in row:
+            return
+        if not row.get("demo_answers"):
+            self.incomplete = True
+            return
+        self.answers[row["id"]] = baseline_answers(self.task, row["demo_answers"], row.get("similarities"))
+        shown = shown_answers(row)
+        row["copied"] = copied(self.task, shown, row["answer"])
+        self.copies += row["copied"] is not None
+        self.last_copies += row["copied"] is not None and row["copied"] == len(shown) - 1
+
+    def result(self) -> dict[str, Any] | None:
+        """Each baseline scored with the task's metric, and the copy rates; None where any row had no
+        demonstrations to vote on (VL-ICL at 0 shots) or predates the baselines."""
+        from flamingo_eval.scoring import score_answers
+
+        if self.incomplete or not self.answers:
+            return None
+        refs = {i: self.references[i] for i in self.answers}
+        out: dict[str, Any] = {name: score_answers(self.task, {i: a[name] for i, a in self.answers.items()}, refs,
+                                                   self.vqa_scorer).score for name in BASELINES}
+        out["copy_rate"] = 100.0 * self.copies / len(self.answers)
+        out["copy_last_rate"] = 100.0 * self.last_copies / len(self.answers)
+        return out
+
+
 def trial_baselines(task: TaskSpec, rows: Sequence[dict], references: Mapping[str, Any],
                     vqa_scorer: str = "official") -> dict[str, Any] | None:
-    """One trial's baselines (scored with the task's metric) and copy rates, over its scored rows.
-
-    Each row gets ``copied``. None where a row predates the baselines (an item log without ``demo_answers``)
-    or its prompt has no demonstrations (VL-ICL at 0 shots): there is nothing to vote on.
-    """
-    from flamingo_eval.scoring import score_answers
-
-    if not rows or any(not r.get("demo_answers") for r in rows):
-        return None
-    answers = {r["id"]: baseline_answers(task, r["demo_answers"], r.get("similarities")) for r in rows}
-    refs = {r["id"]: references[r["id"]] for r in rows}
-    out: dict[str, Any] = {}
-    for name in BASELINES:
-        out[name] = score_answers(task, {i: a[name] for i, a in answers.items()}, refs, vqa_scorer).score
-    last_copies = 0
+    """One trial's baselines (scored with the task's metric) and copy rates over its rows (each gains
+    ``copied``): ``BaselineTally`` over rows already in memory."""
+    tally = BaselineTally(task, references, vqa_scorer)
     for r in rows:
-        shown = shown_answers(r)
-        r["copied"] = copied(task, shown, r["answer"])
-        last_copies += r["copied"] is not None and r["copied"] == len(shown) - 1
-    out["copy_rate"] = 100.0 * sum(r["copied"] is not None for r in rows) / len(rows)
-    out["copy_last_rate"] = 100.0 * last_copies / len(rows)
-    return out
+        tally.add(r)
+    return tally.result()
 
 
 def mean_baselines(trials: Sequence[dict | None]) -> dict[str, float] | None:

@@ -92,7 +92,8 @@ def run_config(args: argparse.Namespace):
         device_map=args.device_map,
         data_root=args.data_root, overrides=parse_data_overrides(args.data), output_dir=args.output_dir,
         skip_bad_images=args.skip_bad_images, vqa_scorer=args.vqa_scorer, query_set_size=args.query_set_size,
-        progress=not args.quiet, rices_by=args.rices_by, prompt_ensemble=args.prompt_ensemble, **_control(args),
+        progress=not args.quiet, rices_by=args.rices_by, prompt_ensemble=args.prompt_ensemble,
+        wait=not args.no_wait, **_control(args),
     )
     return config
 
@@ -266,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="VL-ICL tasks: the task description before the prompt (their :concise/:detailed variants)")
     p.add_argument("--prompt-ensemble", type=int, default=1, metavar="N",
                    help="classification: average the log-probabilities over up to N orderings of the demonstrations")
+    p.add_argument("--no-wait", action="store_true",
+                   help="when another run is computing a cell into the same folder, stop (exit 3) instead of waiting")
     add_data_args(p)
     add_control_args(p)
     p.set_defaults(func=cmd_run)

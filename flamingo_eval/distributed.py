@@ -1,4 +1,4 @@
-"""torchrun support: which rank this is, which items it owns, and gathering its records on rank 0.
+"""torchrun support: which rank this is, which items it owns, and what rank 0 gathers or tells the others.
 
 Items are dealt round-robin (item i -> rank i % world): no duplicates, no padding samples.
 """
@@ -22,15 +22,25 @@ class World:
     def shard(self, items: list) -> list:
         return items[self.rank :: self.size]
 
-    def gather(self, obj: Any) -> list[Any]:
-        """Every rank's ``obj`` on every rank (rank order); a list of one when not distributed."""
+    def gather_to_main(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` on rank 0 (rank order), None elsewhere: only rank 0 ever holds them all."""
         if self.size == 1:
             return [obj]
         import torch.distributed as dist
 
-        out: list[Any] = [None] * self.size
-        dist.all_gather_object(out, obj)
+        out: list[Any] | None = [None] * self.size if self.is_main else None
+        dist.gather_object(obj, out, dst=0)
         return out
+
+    def broadcast_from_main(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank: how rank 0's decisions (a lock taken) reach the others."""
+        if self.size == 1:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj if self.is_main else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
     def barrier(self) -> None:
         if self.size > 1:
@@ -49,6 +59,8 @@ def init_world(device: str = "cpu") -> World:
 
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") and torch.cuda.is_available() else "gloo"
+        if backend == "nccl":  # object collectives use the current device: each rank its own GPU
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend=backend)
     return World(rank=dist.get_rank(), size=dist.get_world_size())
 

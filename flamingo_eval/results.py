@@ -38,13 +38,16 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over the target."""
+def _write_atomic(path: Path, parts: Iterable[str]) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over the target.
+
+    ``parts`` is written as it is produced, so a file larger than memory never exists in memory whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(text)
+            for part in parts:
+                f.write(part)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -54,11 +57,12 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    _write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    _write_atomic(path, [json.dumps(data, indent=2, ensure_ascii=False) + "\n"])
 
 
 def write_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
-    _write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    """One line per row, streamed: ``rows`` may be a generator over more rows than fit in memory."""
+    _write_atomic(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 class ItemLog:
@@ -71,16 +75,21 @@ class ItemLog:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def append(self, rows: list[dict]) -> None:
+    def append(self, rows: list[dict]) -> list[int]:
+        """Append ``rows``; returns the byte offset of each row's line, for ``read_at``."""
         if not rows:
-            return
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        with open(self.path, "a") as f:
+            return []
+        lines = [(json.dumps(r, ensure_ascii=False) + "\n").encode() for r in rows]
+        with open(self.path, "ab") as f:
             if f.tell() > 0 and not self._ends_with_newline():
-                f.write("\n")  # seal a line truncated by a crash so it stays unparseable alone
-            f.write(data)
+                f.write(b"\n")  # seal a line truncated by a crash so it stays unparseable alone
+            offsets = []
+            for line in lines:
+                offsets.append(f.tell())
+                f.write(line)
             f.flush()
             os.fsync(f.fileno())
+        return offsets
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as f:
@@ -88,19 +97,30 @@ class ItemLog:
             return f.read(1) == b"\n"
 
     @staticmethod
-    def read_all(paths: Iterable[Path]) -> Iterator[dict]:
+    def scan(paths: Iterable[Path]) -> Iterator[tuple[Path, int, dict]]:
+        """(log, byte offset, row) of every complete row, a line at a time (a log may not fit in memory)."""
         for path in paths:
             try:
-                lines = path.read_text().splitlines()
+                f = open(path, "rb")
             except FileNotFoundError:
                 continue
-            for line in lines:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by a crash
-                if isinstance(row, dict):
-                    yield row
+            with f:
+                offset = 0
+                for line in f:
+                    at, offset = offset, offset + len(line)
+                    try:
+                        row = json.loads(line)
+                    except ValueError:
+                        continue  # a line cut short by a crash
+                    if isinstance(row, dict):
+                        yield path, at, row
+
+    @staticmethod
+    def read_at(path: Path, offset: int) -> dict:
+        """The row whose line starts at ``offset`` (as ``append`` or ``scan`` reported it)."""
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return json.loads(f.readline())
 
 
 def git_commit() -> str | None:

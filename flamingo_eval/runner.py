@@ -14,7 +14,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ class RunConfig:
     progress: bool = True
     control: Control = field(default_factory=Control)  # demonstration controls (flamingo_eval.controls)
     prompt_ensemble: int = 1  # classification: orderings of the demonstrations averaged (flamingo_eval/classify.py)
+    wait: bool = True  # for another run computing the same cell (False: stop with CellBusy)
 
 
 def subsample(items: Sequence[Sample], n: int | None) -> list[Sample]:
@@ -150,6 +151,32 @@ def check_classes(task: TaskSpec, pool, names: Path) -> None:
     if labels != set(range(len(task.options))):
         raise DataError(f"{task.name}: the demonstration pool has {len(labels)} classes but {names} names "
                         f"{len(task.options)}; give the data's class names with --data {task.options_file}=PATH")
+
+
+RECORDS_PER_GATHER = 1024  # records sent to rank 0 at a time while the samples file is written
+
+
+def _outcome(record: dict) -> tuple[bool, Any]:
+    """(skipped, answer) of a record: what scoring needs of it."""
+    return ("skipped" in record, record.get("answer"))
+
+
+@dataclass
+class TrialLog:
+    """One rank's items of one trial: where each record lies in the item logs, and the answers to score
+    (in the order the items were found then computed, which fixes the scorer's summation order)."""
+
+    where: dict[str, tuple[Path, int]] = field(default_factory=dict)
+    answers: dict[str, Any] = field(default_factory=dict)
+    skipped: int = 0
+
+    def add(self, item_id: str, path: Path, offset: int, outcome: tuple[bool, Any]) -> None:
+        self.where[item_id] = (path, offset)
+        skipped, answer = outcome
+        if skipped:
+            self.skipped += 1
+        else:
+            self.answers[item_id] = answer
 
 
 class Runner:
@@ -275,55 +302,79 @@ class Runner:
 
     # -- one (task, shots) cell --------------------------------------------------------------------------
 
-    def _trial(self, td: TaskData, shots: int, seed: int, selector) -> dict[str, dict]:
+    def _trial(self, td: TaskData, shots: int, seed: int, selector) -> TrialLog:
+        """Compute this rank's items of one trial that its item logs lack; records stay on disk, not in memory."""
         cfg = self.config
         key = run_key({"model": self.model.describe(), "task": td.task.sha256, "shots": shots,
                        "selection": self._selection(selector), "seed": seed,
                        "generation": asdict(td.task.generation) if td.task.generation else None,
                        **self._ensemble()})
         log_dir = self.out_dir / "items"
-        done = {r["id"]: r for r in ItemLog.read_all(sorted(log_dir.glob(f"{key}.r*.jsonl")))}
         mine = self.world.shard(td.items)
-        todo = [s for s in mine if s.id not in done]
+        mine_ids = {s.id for s in mine}
+        found: dict[str, tuple[Path, int, tuple[bool, Any]]] = {}  # the last logged record of an item wins
+        for path, offset, row in ItemLog.scan(sorted(log_dir.glob(f"{key}.r*.jsonl"))):
+            if row["id"] in mine_ids:
+                found[row["id"]] = (path, offset, _outcome(row))
+        trial = TrialLog()
+        for s in mine:
+            if s.id in found:
+                path, offset, outcome = found.pop(s.id)
+                trial.add(s.id, path, offset, outcome)
+        todo = [s for s in mine if s.id not in trial.where]
         log = ItemLog(log_dir / f"{key}.r{self.world.rank}.jsonl")
-        records = {s.id: done[s.id] for s in mine if s.id in done}
         bar = _progress(f"{td.task.name} {shots}-shot {self._selection(selector)['selection']} seed {seed}",
-                        total=len(mine), initial=len(records), enabled=cfg.progress and self.world.is_main)
+                        total=len(mine), initial=len(trial.where), enabled=cfg.progress and self.world.is_main)
         # Sorting by prompt size keeps padding low; results do not depend on the order.
         order = sorted(todo, key=lambda s: (len(s.question) + len(s.text), s.id))
         for start in range(0, len(order), cfg.batch_size):
             prompts = self._prompts(td, selector, shots, order[start:start + cfg.batch_size], seed)
             rows = self._records(td, seed, prompts)
-            log.append(rows)
-            records.update({r["id"]: r for r in rows})
+            for r, offset in zip(rows, log.append(rows), strict=True):
+                trial.add(r["id"], log.path, offset, _outcome(r))
             bar.update(len(rows))
         bar.close()
-        merged: dict[str, dict] = {}
-        for part in self.world.gather(records):
-            merged.update(part)
-        return merged
+        return trial
 
-    def _score_trial(self, td: TaskData, records: dict[str, dict]) -> tuple[dict, list[dict]]:
-        kept = {i: r for i, r in records.items() if "skipped" not in r}
-        answers = {i: r["answer"] for i, r in kept.items()}
-        refs = {i: td.references[i] for i in kept}
+    def _gather_outcomes(self, trial: TrialLog) -> tuple[dict[str, Any], int] | None:
+        """On rank 0, every item's answer (rank order, each rank's in its own order) and the count of
+        skipped items; None elsewhere. Answers are small: no rank sends its prompts."""
+        parts = self.world.gather_to_main((trial.answers, trial.skipped))
+        if parts is None:
+            return None
+        answers: dict[str, Any] = {}
+        for part, _ in parts:
+            answers.update(part)
+        return answers, sum(n for _, n in parts)
+
+    def _ordered_records(self, td: TaskData, trial: TrialLog) -> Iterator[dict]:
+        """Every item's record in the split's order, read back from the item logs a chunk of items at a time
+        and sent to rank 0, which alone yields them (every rank must run this to its end)."""
+        for start in range(0, len(td.items), RECORDS_PER_GATHER):
+            ids = [s.id for s in td.items[start:start + RECORDS_PER_GATHER]]
+            part = {i: ItemLog.read_at(*trial.where[i]) for i in ids if i in trial.where}
+            parts = self.world.gather_to_main(part)
+            if parts is not None:
+                merged: dict[str, dict] = {}
+                for p in parts:
+                    merged.update(p)
+                yield from (merged[i] for i in ids)
+
+    def _score_trial(self, td: TaskData, answers: dict[str, Any], skipped: int) -> tuple[dict, dict[str, Any]]:
+        refs = {i: td.references[i] for i in answers}
         result = score_answers(td.task, answers, refs, self.config.vqa_scorer, td.groups)
-        rows = []
-        for item in td.items:
-            r = dict(records[item.id])
-            r["references"] = td.references[item.id]
-            r["score"] = result.per_item.get(item.id)
-            rows.append(r)
-        trial = {"score": result.score, "n": result.n, "skipped": len(records) - len(kept)}
+        trial = {"score": result.score, "n": result.n, "skipped": skipped}
         if "groups" in result.details:
             trial["groups"] = result.details["groups"]
-        from flamingo_eval.baselines import trial_baselines
-
-        trial["baselines"] = trial_baselines(td.task, [r for r in rows if "skipped" not in r], td.references,
-                                             self.config.vqa_scorer)
         if "top5" in result.details and td.task.metric == "topk_accuracy":
             trial["top5"] = result.details["top5"]
-        return trial, rows
+        return trial, result.per_item
+
+    def _sample_rows(self, td: TaskData, trial: TrialLog, per_item: dict[str, Any] | None) -> Iterator[dict]:
+        for r in self._ordered_records(td, trial):
+            r["references"] = td.references[r["id"]]
+            r["score"] = per_item.get(r["id"]) if per_item is not None else None
+            yield r
 
     def submit_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> None:
         """A test split scored by a server: each trial's answers become its submission file."""
@@ -331,10 +382,10 @@ class Runner:
 
         stem = result_stem(td.task.name, shots, self._selection(trials[0][1])["selection"])
         for seed, selector in trials:
-            records = self._trial(td, shots, seed, selector)
-            if not self.world.is_main:
+            outcomes = self._gather_outcomes(self._trial(td, shots, seed, selector))
+            if outcomes is None:
                 continue
-            answers = {i: r["answer"] for i, r in records.items() if "skipped" not in r}
+            answers = outcomes[0]
             rows = submission_rows(td.task.submission, td.eval_split, answers, td.paths)
             path = self.out_dir / SUBMISSIONS_DIR / f"{stem}_seed{seed}.json"
             write_json_atomic(path, rows)
@@ -343,22 +394,38 @@ class Runner:
 
     def run_cell(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]) -> dict | None:
         started = time.time()
-        selection = self._selection(trials[0][1])
-        per_trial, samples = [], []
-        for seed, selector in trials:
-            records = self._trial(td, shots, seed, selector)
-            if self.world.is_main:
-                trial, rows = self._score_trial(td, records)
-                per_trial.append({"seed": seed, **trial})
-                samples.extend(rows)
-        if not self.world.is_main:
-            return None
-        from flamingo_eval.baselines import mean_baselines
+        from flamingo_eval.baselines import BaselineTally, mean_baselines
 
+        selection = self._selection(trials[0][1])
+        stem = result_stem(td.task.name, shots, selection["selection"])
+        per_trial: list[dict] = []
+
+        def samples() -> Iterator[dict]:
+            """Trial after trial: score it on rank 0, then stream its records (their baselines and copies
+            tallied as they pass); one trial's answers in memory."""
+            for seed, selector in trials:
+                trial = self._trial(td, shots, seed, selector)
+                outcomes = self._gather_outcomes(trial)
+                per_item, tally = None, None
+                if outcomes is not None:
+                    scores, per_item = self._score_trial(td, *outcomes)
+                    per_trial.append({"seed": seed, **scores})
+                    tally = BaselineTally(td.task, td.references, self.config.vqa_scorer)
+                for row in self._sample_rows(td, trial, per_item):
+                    if tally is not None:
+                        tally.add(row)
+                    yield row
+                if tally is not None:
+                    per_trial[-1]["baselines"] = tally.result()
+
+        if not self.world.is_main:
+            for _ in samples():  # the same collectives as rank 0, which alone writes
+                pass
+            return None
+        write_jsonl_atomic(self.out_dir / f"{stem}.samples.jsonl", samples())
         scores = [t["score"] for t in per_trial]
         mean = sum(scores) / len(scores)
         std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
-        stem = result_stem(td.task.name, shots, selection["selection"])
         result = {
             "schema": SCHEMA,
             "model": {"name": self.config.model, **self.model.describe()},
@@ -393,7 +460,6 @@ class Runner:
             result["groups"] = {g: sum(t["groups"][g] for t in per_trial) / len(per_trial) for g in per_trial[0]["groups"]}
         if td.task.metric == "topk_accuracy":
             result["top5_mean"] = sum(t["top5"] for t in per_trial) / len(per_trial)
-        write_jsonl_atomic(self.out_dir / f"{stem}.samples.jsonl", samples)
         write_json_atomic(self.out_dir / f"{stem}.json", result)
         return result
 
@@ -401,15 +467,24 @@ class Runner:
         """The prompt ensemble, where there is one (a record without the key ranked the built order only)."""
         return {"prompt_ensemble": self.config.prompt_ensemble} if self.config.prompt_ensemble > 1 else {}
 
+    def _cell_lock(self, td: TaskData, shots: int, trials: list[tuple[int, Any]]):
+        """Another run writing the same result file computes it first; this one then finds its items logged."""
+        from flamingo_eval.cell_lock import cell_lock
+
+        stem = result_stem(td.task.name, shots, self._selection(trials[0][1])["selection"])
+        return cell_lock(self.out_dir / "items" / f"{stem}.lock", f"{safe_name(self.config.model)}/{stem}",
+                         self.world, wait=self.config.wait)
+
     def run(self) -> list[dict]:
         results = []
         for td in self.tasks:
             trials = self.selectors(td)
             for shots in self.config.shots:
-                if td.task.submission is not None:
-                    self.submit_cell(td, shots, trials)
-                    continue
-                result = self.run_cell(td, shots, trials)
+                with self._cell_lock(td, shots, trials):
+                    if td.task.submission is not None:
+                        self.submit_cell(td, shots, trials)
+                        continue
+                    result = self.run_cell(td, shots, trials)
                 if result is not None:
                     results.append(result)
                     _report(result, self.out_dir)

@@ -221,3 +221,58 @@ def test_rices_runs_one_trial_with_similar_demonstrations_last(tmp_path, tiny_cl
     for s in samples:
         sims = s["similarities"]
         assert len(sims) == 4 and sims == sorted(sims)  # most similar last, next to the query
+
+
+# ---- streamed samples: the same bytes as when every record was held in memory -----------------------------
+
+GOLDEN = Path(__file__).parent / "golden" / "runner"  # written by the in-memory runner before it streamed (2a0d38b)
+GOLDEN_VOLATILE = ("wall_time_s", "created", "git_commit", "versions", "lock", "data_paths")
+
+
+def golden_config(tmp_path, **kw):
+    return config(tmp_path, tasks=["vqav2", "hateful_memes"], shots=[0, 2], seeds=[1, 2], **kw)
+
+
+def assert_matches_golden(tmp_path, world_size=1):
+    run_dir = tmp_path / "runs" / "copy-last-demo"
+    stems = sorted(p.name[:-len(".samples.jsonl")] for p in GOLDEN.glob("*.samples.jsonl"))
+    assert len(stems) == 4
+    for stem in stems:
+        assert (run_dir / f"{stem}.samples.jsonl").read_bytes() == (GOLDEN / f"{stem}.samples.jsonl").read_bytes()
+        result = json.loads((run_dir / f"{stem}.json").read_text())
+        assert result["world_size"] == world_size
+        assert {k: v for k, v in result.items() if k not in GOLDEN_VOLATILE} == {
+            **json.loads((GOLDEN / f"{stem}.json").read_text()), "world_size": world_size}
+
+
+def test_results_and_samples_are_byte_identical_to_the_in_memory_runner(tmp_path):
+    Runner(golden_config(tmp_path), model=CopyLastDemo()).run()
+    assert_matches_golden(tmp_path)
+
+
+def test_a_resumed_run_writes_the_same_bytes_from_records_logged_by_two_runs(tmp_path):
+    class DiesAfterThreeBatches(CopyLastDemo):
+        def generate(self, prompts, settings):
+            if self.generated >= 6:
+                raise KeyboardInterrupt
+            return super().generate(prompts, settings)
+
+    with pytest.raises(KeyboardInterrupt):
+        Runner(golden_config(tmp_path), model=DiesAfterThreeBatches()).run()
+    assert not list((tmp_path / "runs" / "copy-last-demo").glob("*.samples.jsonl"))
+    Runner(golden_config(tmp_path), model=CopyLastDemo()).run()
+    assert_matches_golden(tmp_path)
+
+
+def test_two_processes_write_the_same_bytes_rank_0_gathering_answers_and_streaming_records(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          str(29700 + os.getpid() % 1000), str(root / "tests" / "helpers_golden_run.py"),
+                          str(tmp_path)], env=env, capture_output=True, text=True)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert_matches_golden(tmp_path, world_size=2)
