@@ -23,25 +23,27 @@ left of --budget is skipped with a line saying so, and the batch search stops do
 not fit):
   card         the device's name, memory bandwidth and peak dense bf16 FLOP/s (CARDS; --bandwidth / --flops
                override)                                                                            ~0 s
-  build        each model in bf16 on the device, then the project's fast-path self-check            ~40 s each
+  build        each model in bf16 on the device, then its family's load-time self-check             ~30 s each
   agreement    bf16 against fp32 (the same weights upcast) on a few 4-shot prompts: how many prompts get
                identical ids, the largest log-probability difference of a few captions (``rank``),
-               and whether bf16 ids are the same before and after the round trip (they must be)  ~25 s each
+               and whether bf16 ids are the same before and after the round trip (they must be)  ~20 s each
   throughput   COCO-shaped captioning (beam 3, <= 20 new tokens, length penalty 0) at 4 and 32 shots, batch 8
                and the largest batch that fits (doubling from 16, OOM caught): samples/s, tokens/s, peak
                memory; at batch 8 also the prefill (a one-new-token generation with the images' features
-               cached, so tokenising is included: Idefics2's processor resizes every image of a prompt to
-               count its tokens) against the FLOP floor (2 x LM weights but the embedding and output matrix x
+               cached, so tokenising is included: Idefics2's and Qwen's processors resize every image of a
+               prompt) against the FLOP floor (2 x LM weights but the embedding and output matrix x
                prompt tokens / peak FLOP/s), and the decode step (20 new tokens forced, minus the prefill,
                / 19) against the bandwidth floor (the LM and cross-attention weight bytes a step reads /
                bandwidth; the KV cache's reads come on top); the batch search gets what is left of the
-               section's 70 s                                                                       ~70 s each
+               section's 45 s                                                                       ~45 s each
   rices        (first) FAISS GPU (where faiss has no GPU: the exact torch search on the GPU, RICES's path
                without faiss; the line says which backend the project picks there) against the exact CPU index at VQAv2's shape: the project indexes images, so 82,783 train images
                searched by 40,504 val images (its questions, 443,757 and 214,354, are expanded from
                those), 768-d CLIP ViT-L/14 features, top-32: identical neighbours (up to float ties), both times
                                                                                                     ~30 s
-Total: at most 30 + 2 x (40 + 25 + 2 x 70) = 440 s of sections; --budget (default 450 s) bounds it.
+Total: at most 30 + 3 x (30 + 20 + 2 x 45) = 450 s of sections; --budget (default 450 s) bounds it, so the
+whole call, imports and CUDA start included, stays under 8 minutes. The estimates are not yet measured: no GPU
+has been available to this project; a run's JSON records each build's seconds and the total.
 
 --tiny runs the same code on the CPU in seconds: tiny shapes, fp32 against bf16 on the CPU, faiss-cpu against
 the exact torch search at a small shape. Output: a markdown table (what the README shows) and, with --out, the
@@ -172,9 +174,9 @@ class Plan:
     max_batch: int = 512
     agreement_prompts: int = 4
     rices: tuple[int, int, int] = (POOL_IMAGES, QUERY_IMAGES, FEATURE_DIM)
-    build_s: float = 40.0
-    agreement_s: float = 25.0
-    throughput_s: float = 70.0
+    build_s: float = 30.0
+    agreement_s: float = 20.0
+    throughput_s: float = 45.0
     rices_s: float = 30.0
 
 
@@ -378,23 +380,21 @@ def build_idefics2(shape: Idefics2Shape, device: str, dtype: torch.dtype):
     return HFAdapter(spec, engine, processor, engine.device, precision)
 
 
-def build_qwen2_5_vl(shape: QwenVLShape, folder: Path, device: str, dtype: torch.dtype):
-    """A TransformersAdapter over a random-weight Qwen2.5-VL at ``shape``, built directly on ``device`` in
-    ``dtype``: the processor goes through the family's loader from ``folder``, the model from its config (an
-    8B checkpoint is not written to disk to be read back), then the adapter and its self-check as
-    load_transformers runs them."""
+def qwen_tokenizer():
+    """bench/idefics.py's offline BPE with Qwen's special tokens appended, as bench/transformers_family.py."""
+    tok = sibling("idefics").build_tokenizer(1000)
+    tok.add_special_tokens({"additional_special_tokens": sibling("transformers_family").QWEN_SPECIAL})
+    tok.eos_token = "<|im_end|>"
+    return tok
+
+
+def qwen2_5_vl_config(shape: QwenVLShape, tok):
+    """Qwen2.5-VL-7B-Instruct's config.json at the default ``shape``, with the bench tokenizer's special ids."""
     import transformers as tf
 
-    from flamingo_eval.models.transformers.adapter import TransformersAdapter, load_processor
-    from flamingo_eval.models.transformers.presets import TRANSFORMERS_PRESETS
-    from flamingo_eval.models.transformers.selfcheck import check_cached_decoding
-
-    family = sibling("transformers_family")
-    tok = sibling("idefics").build_tokenizer(1000)
-    tok.add_special_tokens({"additional_special_tokens": family.QWEN_SPECIAL})
-    tok.eos_token = "<|im_end|>"
-    ids = dict(zip(family.QWEN_SPECIAL, tok.convert_tokens_to_ids(family.QWEN_SPECIAL), strict=True))
-    config = tf.Qwen2_5_VLConfig(
+    special = sibling("transformers_family").QWEN_SPECIAL
+    ids = dict(zip(special, tok.convert_tokens_to_ids(special), strict=True))
+    return tf.Qwen2_5_VLConfig(
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=False,
@@ -409,6 +409,21 @@ def build_qwen2_5_vl(shape: QwenVLShape, folder: Path, device: str, dtype: torch
                            window_size=112, fullatt_block_indexes=list(shape.full_attention),
                            out_hidden_size=shape.width, tokens_per_second=2),
     )
+
+
+def build_qwen2_5_vl(shape: QwenVLShape, folder: Path, device: str, dtype: torch.dtype):
+    """A TransformersAdapter over a random-weight Qwen2.5-VL at ``shape``, built directly on ``device`` in
+    ``dtype``: the processor goes through the family's loader from ``folder``, the model from its config (an
+    8B checkpoint is not written to disk to be read back), then the adapter and its self-check as
+    load_transformers runs them."""
+    import transformers as tf
+
+    from flamingo_eval.models.transformers.adapter import TransformersAdapter, load_processor
+    from flamingo_eval.models.transformers.presets import TRANSFORMERS_PRESETS
+    from flamingo_eval.models.transformers.selfcheck import check_cached_decoding
+
+    tok = qwen_tokenizer()
+    config = qwen2_5_vl_config(shape, tok)
     pixels = dict(min_pixels=56 * 56, max_pixels=12845056)  # the checkpoint's; the spec's max_pixels caps it
     tf.Qwen2_5_VLProcessor(image_processor=tf.Qwen2VLImageProcessor(**pixels), tokenizer=tok,
                            video_processor=tf.Qwen2VLVideoProcessor(**pixels)).save_pretrained(folder)
@@ -418,8 +433,8 @@ def build_qwen2_5_vl(shape: QwenVLShape, folder: Path, device: str, dtype: torch
     with torch.device(device), default_dtype(dtype):
         hf = tf.Qwen2_5_VLForConditionalGeneration(config).eval()
     randomize(hf, seed=0, embeddings=("embed_tokens",), embed_std=1.0)
-    sibling("idefics").boost_stops(hf.lm_head.weight, tok, family.STOP_BOOST["qwen2_5_vl"])
-    hf.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
+    sibling("idefics").boost_stops(hf.lm_head.weight, tok, sibling("transformers_family").STOP_BOOST["qwen2_5_vl"])
+    hf.generation_config.eos_token_id = [config.text_config.eos_token_id, tok.convert_tokens_to_ids("<|endoftext|>")]
     precision = {torch.bfloat16: "bf16", torch.float32: "fp32"}[dtype]
     adapter = TransformersAdapter(spec, hf, processor, precision)
     check_cached_decoding(adapter)
