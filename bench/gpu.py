@@ -9,32 +9,41 @@ Models (random weights at the released shapes, built in memory on the device in 
                layers, 64 latents, 16 heads of 96, 4 KV heads), Mistral-7B (32 layers of width 4096, 8 KV
                heads, MLP 14336, vocabulary 32,003); processor without image splitting, shortest edge 378
                (a 640 x 480 image is 27 x 36 patches, 64 tokens); the bench's BPE tokenizer (bench/idefics.py)
-  qwen2.5-vl-7b  pending: needs the `transformers` family (another helper builds it); listed as skipped
+  qwen2.5-vl-7b  Qwen2.5-VL-7B-Instruct's config: the ViT (32 blocks of width 1280, 16 heads, MLP 3420, patch 14,
+               2 x 2 merge, temporal patch 2, 112 px windows, full attention in blocks 7, 15, 23, 31, out width
+               3584), Qwen2 (28 layers of width 3584, 28 heads, 4 KV heads, MLP 18944, vocabulary 152,064,
+               M-RoPE sections 16/24/24, untied output matrix; 8.29B); the processor saved and loaded back
+               through the family's load_processor with the preset's max_pixels (512 tokens per image: a
+               640 x 480 photo is 391), raw prompt format (the bench tokenizer has no chat template); the model
+               built from its config on the device and wrapped in TransformersAdapter and its load-time
+               self-check, as load_transformers does after from_pretrained (nothing written but the processor)
 
 Sections (estimated time on one H100 SXM; each has a time guard: a section whose estimate does not fit what is
 left of --budget is skipped with a line saying so, and the batch search stops doubling when the next try would
 not fit):
   card         the device's name, memory bandwidth and peak dense bf16 FLOP/s (CARDS; --bandwidth / --flops
                override)                                                                            ~0 s
-  build        each model in bf16 on the device, then the project's fast-path self-check            ~40 s each
+  build        each model in bf16 on the device, then its family's load-time self-check             ~30 s each
   agreement    bf16 against fp32 (the same weights upcast) on a few 4-shot prompts: how many prompts get
                identical ids, the largest log-probability difference of a few captions (``rank``),
-               and whether bf16 ids are the same before and after the round trip (they must be)  ~25 s each
+               and whether bf16 ids are the same before and after the round trip (they must be)  ~20 s each
   throughput   COCO-shaped captioning (beam 3, <= 20 new tokens, length penalty 0) at 4 and 32 shots, batch 8
                and the largest batch that fits (doubling from 16, OOM caught): samples/s, tokens/s, peak
                memory; at batch 8 also the prefill (a one-new-token generation with the images' features
-               cached, so tokenising is included: Idefics2's processor resizes every image of a prompt to
-               count its tokens) against the FLOP floor (2 x LM weights but the embedding and output matrix x
+               cached, so tokenising is included: Idefics2's and Qwen's processors resize every image of a
+               prompt) against the FLOP floor (2 x LM weights but the embedding and output matrix x
                prompt tokens / peak FLOP/s), and the decode step (20 new tokens forced, minus the prefill,
                / 19) against the bandwidth floor (the LM and cross-attention weight bytes a step reads /
                bandwidth; the KV cache's reads come on top); the batch search gets what is left of the
-               section's 70 s                                                                       ~70 s each
+               section's 45 s                                                                       ~45 s each
   rices        (first) FAISS GPU (where faiss has no GPU: the exact torch search on the GPU, RICES's path
                without faiss; the line says which backend the project picks there) against the exact CPU index at VQAv2's shape: the project indexes images, so 82,783 train images
                searched by 40,504 val images (its questions, 443,757 and 214,354, are expanded from
                those), 768-d CLIP ViT-L/14 features, top-32: identical neighbours (up to float ties), both times
                                                                                                     ~30 s
-Total: at most 30 + 2 x (40 + 25 + 2 x 70) = 440 s of sections; --budget (default 450 s) bounds it.
+Total: at most 30 + 3 x (30 + 20 + 2 x 45) = 450 s of sections; --budget (default 450 s) bounds it, so the
+whole call, imports and CUDA start included, stays under 8 minutes. The estimates are not yet measured: no GPU
+has been available to this project; a run's JSON records each build's seconds and the total.
 
 --tiny runs the same code on the CPU in seconds: tiny shapes, fp32 against bf16 on the CPU, faiss-cpu against
 the exact torch search at a small shape. Output: a markdown table (what the README shows) and, with --out, the
@@ -70,6 +79,7 @@ sys.path.insert(0, str(REPO))
 
 from flamingo_eval.models import GenerationSettings  # noqa: E402
 from flamingo_eval.models.flamingo.sizes import OPENFLAMINGO, FlamingoSizes  # noqa: E402
+from flamingo_eval.models.transformers.presets import QWEN2_MAX_PIXELS  # noqa: E402
 from flamingo_eval.prompt import Prompt  # noqa: E402
 
 SETTINGS = GenerationSettings(num_beams=3, max_new_tokens=20, min_new_tokens=0, length_penalty=0.0)
@@ -122,13 +132,33 @@ class Idefics2Shape:
     edge: int = 378
 
 
+@dataclass(frozen=True)
+class QwenVLShape:
+    layers: int = 28
+    width: int = 3584
+    heads: int = 28
+    kv_heads: int = 4
+    mlp: int = 18944
+    vocab: int = 152064
+    mrope_section: tuple[int, int, int] = (16, 24, 24)  # halves of head_dim 128 for time, height, width
+    vit_layers: int = 32
+    vit_width: int = 1280
+    vit_mlp: int = 3420
+    vit_heads: int = 16
+    full_attention: tuple[int, ...] = (7, 15, 23, 31)  # the other blocks attend within 112 px windows
+    max_pixels: int = QWEN2_MAX_PIXELS  # the presets' cap: 512 tokens per image
+
+
 TINY_FLAMINGO = FlamingoShape(layers=2, width=64, vocab=0, every=1, vit="tiny",  # vocab 0: the tokenizer's
                               sizes=FlamingoSizes(num_latents=4, perceiver_depth=1, perceiver_heads=2,
                                                   perceiver_dim_head=16, xattn_heads=2, xattn_dim_head=16))
 TINY_IDEFICS2 = Idefics2Shape(layers=2, width=64, kv_heads=1, mlp=128, vocab=0, siglip_width=64, siglip_mlp=128,
                               siglip_layers=1, siglip_heads=1, perceiver_heads=2, perceiver_head_dim=16,
                               perceiver_kv_heads=1, latents=4, perceiver_layers=1, edge=56)
-PENDING = {"qwen2.5-vl-7b": "needs the transformers family (flamingo_eval/models/transformers): not built yet"}
+TINY_QWEN = QwenVLShape(layers=2, width=64, heads=2, kv_heads=1, mlp=128, vocab=0, mrope_section=(4, 6, 6),
+                        vit_layers=2, vit_width=64, vit_mlp=128, vit_heads=1, full_attention=(1,), max_pixels=112 * 112)
+
+MODELS = ("of-9b", "idefics2-8b", "qwen2.5-vl-7b")
 
 # VQAv2 as the project's RICES searches it (bench/rices.py): images, not questions
 POOL_IMAGES, QUERY_IMAGES, FEATURE_DIM, DEPTH = 82_783, 40_504, 768, 32
@@ -144,9 +174,9 @@ class Plan:
     max_batch: int = 512
     agreement_prompts: int = 4
     rices: tuple[int, int, int] = (POOL_IMAGES, QUERY_IMAGES, FEATURE_DIM)
-    build_s: float = 40.0
-    agreement_s: float = 25.0
-    throughput_s: float = 70.0
+    build_s: float = 30.0
+    agreement_s: float = 20.0
+    throughput_s: float = 45.0
     rices_s: float = 30.0
 
 
@@ -350,15 +380,89 @@ def build_idefics2(shape: Idefics2Shape, device: str, dtype: torch.dtype):
     return HFAdapter(spec, engine, processor, engine.device, precision)
 
 
+def qwen_tokenizer():
+    """bench/idefics.py's offline BPE with Qwen's special tokens appended, as bench/transformers_family.py."""
+    tok = sibling("idefics").build_tokenizer(1000)
+    tok.add_special_tokens({"additional_special_tokens": sibling("transformers_family").QWEN_SPECIAL})
+    tok.eos_token = "<|im_end|>"
+    return tok
+
+
+def qwen2_5_vl_config(shape: QwenVLShape, tok):
+    """Qwen2.5-VL-7B-Instruct's config.json at the default ``shape``, with the bench tokenizer's special ids."""
+    import transformers as tf
+
+    special = sibling("transformers_family").QWEN_SPECIAL
+    ids = dict(zip(special, tok.convert_tokens_to_ids(special), strict=True))
+    return tf.Qwen2_5_VLConfig(
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+        text_config=dict(vocab_size=shape.vocab or len(tok), hidden_size=shape.width, intermediate_size=shape.mlp,
+                         num_hidden_layers=shape.layers, num_attention_heads=shape.heads,
+                         num_key_value_heads=shape.kv_heads, max_position_embeddings=128000, rms_norm_eps=1e-6,
+                         bos_token_id=None, eos_token_id=ids["<|im_end|>"], pad_token_id=tok.pad_token_id,
+                         tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 1e6,
+                                                                     "mrope_section": list(shape.mrope_section)}),
+        vision_config=dict(depth=shape.vit_layers, hidden_size=shape.vit_width, intermediate_size=shape.vit_mlp,
+                           num_heads=shape.vit_heads, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
+                           window_size=112, fullatt_block_indexes=list(shape.full_attention),
+                           out_hidden_size=shape.width, tokens_per_second=2),
+    )
+
+
+def build_qwen2_5_vl(shape: QwenVLShape, folder: Path, device: str, dtype: torch.dtype):
+    """A TransformersAdapter over a random-weight Qwen2.5-VL at ``shape``, built directly on ``device`` in
+    ``dtype``: the processor goes through the family's loader from ``folder``, the model from its config (an
+    8B checkpoint is not written to disk to be read back), then the adapter and its self-check as
+    load_transformers runs them."""
+    import transformers as tf
+
+    from flamingo_eval.models.transformers.adapter import TransformersAdapter, load_processor
+    from flamingo_eval.models.transformers.presets import TRANSFORMERS_PRESETS
+    from flamingo_eval.models.transformers.selfcheck import check_cached_decoding
+
+    tok = qwen_tokenizer()
+    config = qwen2_5_vl_config(shape, tok)
+    pixels = dict(min_pixels=56 * 56, max_pixels=12845056)  # the checkpoint's; the spec's max_pixels caps it
+    tf.Qwen2_5_VLProcessor(image_processor=tf.Qwen2VLImageProcessor(**pixels), tokenizer=tok,
+                           video_processor=tf.Qwen2VLVideoProcessor(**pixels)).save_pretrained(folder)
+    spec = replace(TRANSFORMERS_PRESETS["qwen2.5-vl-7b"], name="qwen2.5-vl-7b (random weights)", model=str(folder),
+                   prompt_format="raw", processor={"max_pixels": shape.max_pixels})
+    processor = load_processor(spec)
+    with torch.device(device), default_dtype(dtype):
+        hf = tf.Qwen2_5_VLForConditionalGeneration(config).eval()
+    randomize(hf, seed=0, embeddings=("embed_tokens",), embed_std=1.0)
+    sibling("idefics").boost_stops(hf.lm_head.weight, tok, sibling("transformers_family").STOP_BOOST["qwen2_5_vl"])
+    hf.generation_config.eos_token_id = [config.text_config.eos_token_id, tok.convert_tokens_to_ids("<|endoftext|>")]
+    precision = {torch.bfloat16: "bf16", torch.float32: "fp32"}[dtype]
+    adapter = TransformersAdapter(spec, hf, processor, precision)
+    check_cached_decoding(adapter)
+    return adapter
+
+
+def lm_parts(model) -> tuple[list[torch.nn.Parameter], torch.Tensor, torch.Tensor | None]:
+    """The weights a decode step reaches (the LM's, cross-attention's, the output matrix), the input embedding
+    and the output matrix (None where tied): the project's own models (``.lm``) or a transformers one."""
+    if hasattr(model, "lm"):
+        lm = model.lm
+        weights = list(lm.parameters()) + (list(model.xattn.parameters()) if hasattr(model, "xattn") else [])
+        return weights, lm.embed.weight, (lm.head.weight if lm.head is not None else None)
+    text, head = model.get_decoder(), model.get_output_embeddings().weight
+    embed = model.get_input_embeddings().weight
+    return list(text.parameters()) + [head], embed, (None if head is embed else head)
+
+
 class Bench:
     """One model under test: its adapter, how its prompts are made, which weights bound decode and prefill."""
 
     def __init__(self, name: str, adapter, workload: Callable[[int, int], list[Prompt]]):
+        from flamingo_eval.models.transformers.adapter import TransformersAdapter
+
         self.name, self.adapter, self.workload = name, adapter, workload
+        self.transformers_family = isinstance(adapter, TransformersAdapter)
         self.model = adapter.model if hasattr(adapter, "model") else adapter.engine.model
-        lm = self.model.lm
-        weights = list(lm.parameters()) + (list(self.model.xattn.parameters()) if hasattr(self.model, "xattn") else [])
-        embed, head = lm.embed.weight, (lm.head.weight if lm.head is not None else None)
+        weights, embed, head = lm_parts(self.model)
         size = lambda ps: sum(p.numel() * p.element_size() for p in ps)  # noqa: E731
         # a decode step reads every LM and cross-attention weight once, the output matrix included, but only
         # rows of an untied embedding; a prefill's matmuls are all but the embedding and the output matrix
@@ -368,18 +472,34 @@ class Bench:
         self.params = sum(p.numel() for p in self.model.parameters())
 
     def clear_images(self) -> None:
-        (self.adapter.latent_cache if hasattr(self.adapter, "latent_cache") else self.adapter.features).clear()
+        adapter = self.adapter
+        if self.transformers_family:
+            if adapter.features is not None:  # an architecture whose image features it caches
+                adapter.features.cache.clear()
+        else:
+            (adapter.latent_cache if hasattr(adapter, "latent_cache") else adapter.features).clear()
 
     def prompt_tokens(self, prompts: list[Prompt]) -> int:
         """Real (unpadded) prompt tokens, as the adapter tokenises them (images' tokens included)."""
         if hasattr(self.adapter, "_tokenize"):
             return sum(map(len, self.adapter._tokenize(prompts)))
+        if self.transformers_family:  # its processor on the rendered text, as the adapter calls it
+            from flamingo_eval.models.transformers.inputs import encode
+
+            return sum(int(encode(self.adapter.processor, self.adapter.render(p),
+                                  [im.load() for c in p for im in c.images])["input_ids"].shape[1]) for p in prompts)
         engine = self.adapter.engine
         return sum(len(engine.encode_prompt(p, [c.image.load() for c in p if c.image is not None])[0]) for p in prompts)
 
     def to(self, dtype: torch.dtype) -> None:
-        """Cast the weights (bf16 -> fp32 -> bf16 is exact) and drop image features of the old precision."""
+        """Cast the weights (bf16 -> fp32 -> bf16 is exact) and drop image features of the old precision. Buffers
+        built in fp32 stay so, as a bf16 load keeps them (Qwen's rotary frequencies): a round trip through bf16
+        would round them and move every position."""
+        kept = [(m, name, b) for m in self.model.modules() for name, b in m.named_buffers(recurse=False)
+                if b.dtype == torch.float32]
         self.model.to(dtype)
+        for module, name, buffer in kept:
+            setattr(module, name, buffer)  # a registered buffer's name: the buffer is replaced
         self.clear_images()
 
 
@@ -388,7 +508,8 @@ def flamingo_workload(root: Path) -> Callable[[int, int], list[Prompt]]:
     return lambda queries, shots: decode.workload(root, queries, shots, seed=1)
 
 
-def idefics2_workload(queries: int, shots: int) -> list[Prompt]:
+def caption_workload(queries: int, shots: int) -> list[Prompt]:
+    """bench/idefics.py's captioning prompts (PIL images in memory), as bench/transformers_family.py runs them."""
     return sibling("idefics").workload(queries, shots, "caption", seed=1)
 
 
@@ -556,8 +677,6 @@ def markdown(report: dict) -> str:
         for a in r["against"]:
             lines.append(f"  {a['backend']}: {a['seconds']:.2f} s; neighbours: {a['identical']:,} rows identical, "
                          f"{a['ties']:,} differ only by ties, {a['differ']:,} differ")
-    for name, why in report["pending"].items():
-        lines.append(f"{name}: skipped ({why})")
     if report["skipped"]:
         lines.append("skipped by the time guard: " + ", ".join(report["skipped"]))
     return "\n".join(lines)
@@ -611,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tiny", action="store_true", help="tiny shapes on the CPU: the same code in seconds")
     ap.add_argument("--out", type=Path, help="write the figures as JSON here")
     ap.add_argument("--device", default=None, help="default: cuda (--tiny: cpu)")
-    ap.add_argument("--models", nargs="+", default=["of-9b", "idefics2-8b"], choices=["of-9b", "idefics2-8b"])
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     ap.add_argument("--budget", type=float, default=450.0, help="seconds for the whole check (time guards)")
     ap.add_argument("--max-batch", type=int, default=None, help="largest batch the search tries (default 512; tiny 4)")
     ap.add_argument("--bandwidth", type=float, help="memory bandwidth in bytes/s (overrides the card table)")
@@ -636,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
     card = detect_card(device, args.bandwidth, args.flops)
     budget = Budget(args.budget)
     report = {"precision": "bf16", "torch": torch.__version__, "fp32_matmul": torch.get_float32_matmul_precision(),
-              "tiny": args.tiny, "card": card, "models": [], "pending": dict(PENDING), "skipped": budget.skipped}
+              "tiny": args.tiny, "card": card, "models": [], "skipped": budget.skipped}
     print(f"device check: {card['device_name']}, budget {args.budget:.0f} s{' (tiny shapes)' if args.tiny else ''}",
           flush=True)
     if not args.no_rices and budget.allows("rices", plan.rices_s):  # first: small, and no model holds the GPU
@@ -646,7 +765,10 @@ def main(argv: list[str] | None = None) -> int:
             "of-9b": lambda: Bench("of-9b", build_of9b(TINY_FLAMINGO if args.tiny else FlamingoShape(), device,
                                                           torch.bfloat16), flamingo_workload(Path(tmp))),
             "idefics2-8b": lambda: Bench("idefics2-8b", build_idefics2(TINY_IDEFICS2 if args.tiny else Idefics2Shape(),
-                                                                         device, torch.bfloat16), idefics2_workload),
+                                                                         device, torch.bfloat16), caption_workload),
+            "qwen2.5-vl-7b": lambda: Bench("qwen2.5-vl-7b", build_qwen2_5_vl(TINY_QWEN if args.tiny else QwenVLShape(),
+                                                                             Path(tmp) / "qwen2.5-vl", device,
+                                                                             torch.bfloat16), caption_workload),
         }
         for name in args.models:
             run_model(name, makers[name], report, device, card, budget, plan)

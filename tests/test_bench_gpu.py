@@ -1,5 +1,6 @@
 """The device check (bench/gpu.py): --tiny runs every section on the CPU and prints the README's tables;
-its helpers name the card, compare neighbours up to ties and skip what the time budget cannot hold."""
+its full Qwen2.5-VL shape is the released checkpoint's; its helpers name the card, compare neighbours up to
+ties and skip what the time budget cannot hold."""
 
 import importlib.util
 import json
@@ -28,9 +29,9 @@ def test_tiny_check_prints_the_tables_and_writes_the_figures(gpu, tmp_path, caps
     printed = capsys.readouterr().out
     table = printed[printed.index("Device: "):]
 
-    rows = re.findall(r"^\| (of-9b|idefics2-8b) \| (\d+) \| (\d+) \| [\d.]+ \| (\d+) \|(.*)\|$", table, re.M)
+    rows = re.findall(r"^\| (of-9b|idefics2-8b|qwen2.5-vl-7b) \| (\d+) \| (\d+) \| [\d.]+ \| (\d+) \|(.*)\|$", table, re.M)
     throughput = [r for r in rows if r[3] == str(gpu.TINY.batch)]
-    assert [(m, int(s)) for m, s, *_ in throughput] == [(m, s) for m in ("of-9b", "idefics2-8b") for s in gpu.TINY.shots]
+    assert [(m, int(s)) for m, s, *_ in throughput] == [(m, s) for m in gpu.MODELS for s in gpu.TINY.shots]
     for *_, rest in throughput:
         cells = [c.strip() for c in rest.split("|")]
         assert len(cells) == 10  # samples/s, tokens/s, peak; largest batch and its three; prefill tok/s, prefill, step
@@ -38,9 +39,9 @@ def test_tiny_check_prints_the_tables_and_writes_the_figures(gpu, tmp_path, caps
         assert cells[3].startswith(str(gpu.TINY.max_batch))  # tiny plan: doubling stops at its largest batch
         assert re.fullmatch(r"[\d.]+ \(-\)", cells[8]) and re.fullmatch(r"[\d.]+ \(-\)", cells[9])  # floors unknown
 
-    agreement = re.findall(r"^\| (of-9b|idefics2-8b) \| [\d.e+-]+B \| [\d.e+-]+ \| (\d+)/(\d+) \| ([\d.e+-]+) \| (\w+) \|$",
+    agreement = re.findall(r"^\| (of-9b|idefics2-8b|qwen2.5-vl-7b) \| [\d.e+-]+B \| [\d.e+-]+ \| (\d+)/(\d+) \| ([\d.e+-]+) \| (\w+) \|$",
                            table, re.M)
-    assert [a[0] for a in agreement] == ["of-9b", "idefics2-8b"]
+    assert tuple(a[0] for a in agreement) == gpu.MODELS
     for _, agree, prompts, diff, repeatable in agreement:
         assert int(prompts) == gpu.TINY.agreement_prompts and 0 <= int(agree) <= int(prompts)
         assert 0 <= float(diff) < 5  # bf16 moves log-probabilities a little, not by whole units
@@ -52,7 +53,22 @@ def test_tiny_check_prints_the_tables_and_writes_the_figures(gpu, tmp_path, caps
     assert (rices["pool"], rices["queries"]) == gpu.TINY.rices[:2]
     for other in rices["against"]:  # exact searches agree on every row (up to float ties)
         assert other["differ"] == 0 and other["identical"] + other["ties"] == rices["queries"]
-    assert "qwen2.5-vl-7b: skipped" in table and not figures["skipped"]
+    assert not figures["skipped"]
+
+
+def test_the_full_qwen_shape_is_the_released_checkpoints(gpu):
+    """Qwen2.5-VL-7B-Instruct's config at the default shape, built on the meta device (no memory, no weights):
+    its parameter count, and what the floors count (the LM and output matrix; the embedding only for prefill)."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    config = gpu.qwen2_5_vl_config(gpu.QwenVLShape(), gpu.qwen_tokenizer())
+    with gpu.torch.device("meta"):
+        model = Qwen2_5_VLForConditionalGeneration(config)
+    assert sum(p.numel() for p in model.parameters()) == 8_292_166_656
+    weights, embed, head = gpu.lm_parts(model)
+    assert embed.shape == head.shape == (152064, 3584) and head is not embed  # untied, as released
+    assert sum(p.numel() for p in weights) == 7_615_616_512  # all but the ViT and its merger
+    assert config.vision_config.fullatt_block_indexes == [7, 15, 23, 31] and config.vision_config.window_size == 112
 
 
 def test_cards_are_named_by_their_cuda_device_names(gpu, monkeypatch):
@@ -94,7 +110,7 @@ def test_a_gpu_report_reads_as_the_readme_table(gpu):
     run = lambda batch, seconds: {"batch": batch, "seconds": seconds, "samples_s": batch / seconds,  # noqa: E731
                                   "tokens_s": 20 * batch / seconds, "peak_bytes": (20 + batch) * 2**30}
     report = {
-        "precision": "bf16", "torch": "2.x", "tiny": False, "pending": {}, "skipped": ["idefics2-8b 32-shot throughput"],
+        "precision": "bf16", "torch": "2.x", "tiny": False, "skipped": ["idefics2-8b 32-shot throughput"],
         "card": {"device_name": "NVIDIA H100 80GB HBM3", "card": "H100 SXM", "bandwidth": 3.35e12, "flops": 989e12,
                  "figures": "table"},
         "models": [{"name": "of-9b", "params": 8.131e9, "decode_bytes": 15.5e9,
