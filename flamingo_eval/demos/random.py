@@ -44,6 +44,9 @@ class RandomSelector:
         picked = _rng("query-set", seed).sample(range(len(pool)), self.query_set_size)
         self._query_set: list[int] = sorted(picked)
         self._samples: dict[int, Sample] = {}
+        self._by_id: dict[str, list[int]] = {}  # query-set items by id: the only ones that can be the query
+        for i in self._query_set:
+            self._by_id.setdefault(self._ids[i], []).append(i)
 
     @property
     def query_set(self) -> list[int]:
@@ -59,7 +62,8 @@ class RandomSelector:
         """k distinct demonstrations for ``query``, a pure function of (seed, query.id)."""
         if k < 0:
             raise ConfigError(f"cannot select {k} demonstrations")
-        candidates = [i for i in self._query_set if not self._is_query(i, query)]
+        itself = [i for i in self._by_id.get(query.id, ()) if self._is_query(i, query)]
+        candidates = [i for i in self._query_set if i not in itself] if itself else self._query_set
         if k > len(candidates):
             excluded = " (the query itself excluded)" if len(candidates) < len(self._query_set) else ""
             raise DataError(f"{getattr(self.pool, 'name', 'demo pool')}: {k} random demonstrations requested "
