@@ -53,8 +53,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
     else:
         from flamingo_eval.models import list_models
 
-        for m in list_models():
-            print(f"{m['name']:<20} {m['family']:<13} {m.get('description', '')}")
+        models = list_models()
+        width = max(len(m["name"]) for m in models)
+        for m in models:
+            print(f"{m['name']:<{width}} {m['family']:<13} {m.get('description', '')}")
             for key in ("model", "prompt_format", "processor", "lang_encoder", "cross_attn_every_n_layers", "checkpoint"):
                 if key in m and m[key] != {}:
                     print(f"    {key:<26} {m[key]}")
