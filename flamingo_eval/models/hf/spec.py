@@ -57,15 +57,16 @@ HF_PRESETS: dict[str, HFSpec] = {p.name: p for p in (
 )}
 
 
-def parse_spec(data: dict, path: str) -> HFSpec:
-    """A spec file's mapping (its ``family`` one of HF_FAMILIES) -> HFSpec; a local ``model`` directory is
-    relative to the spec file."""
-    missing = [k for k in SPEC_KEYS if k not in data]
-    extra = sorted(set(data) - set(SPEC_KEYS) - set(OPTIONAL_KEYS))
+def hub_model(data: dict, path: str, required: tuple[str, ...], optional: tuple[str, ...],
+              family: object) -> tuple[str, str | None]:
+    """A Hugging Face spec's keys checked and its ``model`` (a hub id, or a local directory relative to the
+    spec file) and ``revision`` read: what every family that loads from the hub shares."""
+    missing = [k for k in required if k not in data]
+    extra = sorted(set(data) - set(required) - set(optional))
     if missing or extra:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(extra)}"] if extra else [])
-        raise ConfigError(f"model spec {path}: {'; '.join(parts)} (keys for family {data.get('family')}: "
-                          f"{', '.join(SPEC_KEYS + OPTIONAL_KEYS)})")
+        raise ConfigError(f"model spec {path}: {'; '.join(parts)} (keys for family {family}: "
+                          f"{', '.join(required + optional)})")
     model = data["model"]
     if not isinstance(model, str) or not model:
         raise ConfigError(f"model spec {path}: model must be a hub id or a local directory")
@@ -75,6 +76,13 @@ def parse_spec(data: dict, path: str) -> HFSpec:
     revision = data.get("revision")
     if revision is not None and not isinstance(revision, str):
         raise ConfigError(f"model spec {path}: revision must be a string or null")
+    return model, revision
+
+
+def parse_spec(data: dict, path: str) -> HFSpec:
+    """A spec file's mapping (its ``family`` one of HF_FAMILIES) -> HFSpec; a local ``model`` directory is
+    relative to the spec file."""
+    model, revision = hub_model(data, path, SPEC_KEYS, OPTIONAL_KEYS, data.get("family"))
     splitting = data.get("image_splitting")
     if splitting is not None and not isinstance(splitting, bool):
         raise ConfigError(f"model spec {path}: image_splitting must be true, false or null")

@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from flamingo_eval.errors import ConfigError
+from flamingo_eval.models.hf.spec import hub_model
 
 FAMILY = "transformers"
 FORMATS = ("chat", "raw")
@@ -39,21 +39,7 @@ class TransformersSpec:
 
 def parse_spec(data: dict, path: str) -> TransformersSpec:
     """A spec file's mapping -> TransformersSpec; a local ``model`` directory is relative to the spec file."""
-    missing = [k for k in SPEC_KEYS if k not in data]
-    extra = sorted(set(data) - set(SPEC_KEYS) - set(OPTIONAL_KEYS))
-    if missing or extra:
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(extra)}"] if extra else [])
-        raise ConfigError(f"model spec {path}: {'; '.join(parts)} (keys for family {FAMILY}: "
-                          f"{', '.join(SPEC_KEYS + OPTIONAL_KEYS)})")
-    model = data["model"]
-    if not isinstance(model, str) or not model:
-        raise ConfigError(f"model spec {path}: model must be a hub id or a local directory")
-    local = os.path.join(os.path.dirname(os.path.abspath(path)), model)
-    if not os.path.isabs(model) and os.path.isdir(local):
-        model = local
-    revision = data.get("revision")
-    if revision is not None and not isinstance(revision, str):
-        raise ConfigError(f"model spec {path}: revision must be a string or null")
+    model, revision = hub_model(data, path, SPEC_KEYS, OPTIONAL_KEYS, FAMILY)
     fmt = data["prompt_format"]
     if fmt not in FORMATS:
         raise ConfigError(f"model spec {path}: prompt_format must be one of {', '.join(FORMATS)}, got {fmt!r}")
