@@ -40,9 +40,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.what == "tasks":
         from flamingo_eval.task import available_tasks, load_task, shown_path
 
-        for name in available_tasks():
+        names = available_tasks()
+        width = max(len(n) for n in names)
+        for name in names:
             spec = load_task(name)
-            print(f"{spec.name:<14} {spec.kind:<15} {spec.metric:<13} {spec.title}")
+            print(f"{spec.name:<{width}} {spec.kind:<15} {spec.metric:<13} {spec.title}")
             for key in spec.files:
                 print(f"    {key:<18} " + " or ".join(shown_path(p) for p in spec.candidates(key)))
             for variant in spec.variants:
