@@ -76,12 +76,15 @@ def test_the_idefics_model_card_figures_load():
     assert table[("idefics-9b", "textcaps", 0, "random")]["score"] == "25.4"
     assert table[("idefics-9b", "nocaps", 32, "random")]["score"] == "90.5"
     assert table[("idefics-80b", "nocaps", 16, "random")]["score"] == "107.0"
+    assert table[("idefics-80b", "textcaps", 0, "random")]["score"] == "56.8"
+    assert table[("idefics-80b", "textcaps", 8, "random")]["score"] == "77.6"
+    assert table[("idefics-80b", "nocaps", 4, "random")]["score"] == "99.6"
     assert table[("idefics-80b", "imagenet", 16, "rices")]["score"] == "72.9"
     assert table[("idefics-9b", "imagenet", 16, "rices")]["score"] == "64.5"
     card = read_source(REFERENCE_DIR / "idefics-model-card.csv")
-    # 9B and 80B, base and instruct: seven tasks at 0/4/8/16/32 shots; TextCaps and NoCaps: 9B at all five, 80B at
-    # 16 and 32 (the figures checked against the card); ImageNet: 9B and 80B at 16 RICES shots
-    assert len(card) == 4 * 7 * 5 + 2 * (5 + 2) + 2
+    # 9B and 80B, base and instruct: seven tasks at 0/4/8/16/32 shots; TextCaps and NoCaps: the base 9B and 80B at
+    # all five; ImageNet: 9B and 80B at 16 RICES shots
+    assert len(card) == 4 * 7 * 5 + 2 * 2 * 5 + 2
 
 
 def test_the_idefics2_paper_figures_load():
