@@ -86,7 +86,8 @@ def check_schema(shard: Shard) -> bool:
     whether its image struct has a ``path`` field."""
     import pyarrow as pa
 
-    schema = _open(shard).schema_arrow
+    with _open(shard) as pf:
+        schema = pf.schema_arrow
     missing = [c for c in ("image", "label") if c not in schema.names]
     if missing:
         raise DataError(f"{shard.path}: no {' and no '.join(repr(c) for c in missing)} column (columns: "
@@ -184,23 +185,22 @@ def unpack_split(split: str, shards: list[Shard], has_path: dict[Path, bool], ro
     total = 0
     for shard in shards:
         started = time.time()
-        pf = _open(shard)
-        rows = _check_labels(shard, pf)
         counts = {"written": 0, "present": 0, "renamed": 0}
-        columns = ["image", "label"]
         row = 0
-        for group in range(pf.num_row_groups):
-            table = pf.read_row_group(group, columns=columns)
-            image = table.column("image").combine_chunks()
-            data = image.field("bytes").to_pylist()
-            paths = image.field("path").to_pylist() if has_path[shard.path] else [None] * len(data)
-            for blob, path, label in zip(data, paths, table.column("label").to_pylist(), strict=True):
-                if blob is None:
-                    raise DataError(f"{shard.path}: row {row} has no image bytes")
-                fallback = f"{split}-{shard.index}-{row:06d}.JPEG"
-                counts[place(dest / class_folder(label), file_name(path), fallback, blob)] += 1
-                row += 1
-            del table, image, data, paths
+        with _open(shard) as pf:
+            rows = _check_labels(shard, pf)
+            for group in range(pf.num_row_groups):  # one row group in memory at a time, two columns of it
+                table = pf.read_row_group(group, columns=["image", "label"])
+                image = table.column("image").combine_chunks()
+                data = image.field("bytes").to_pylist()
+                paths = image.field("path").to_pylist() if has_path[shard.path] else [None] * len(data)
+                for blob, path, label in zip(data, paths, table.column("label").to_pylist(), strict=True):
+                    if blob is None:
+                        raise DataError(f"{shard.path}: row {row} has no image bytes")
+                    fallback = f"{split}-{shard.index}-{row:06d}.JPEG"
+                    counts[place(dest / class_folder(label), file_name(path), fallback, blob)] += 1
+                    row += 1
+                del table, image, data, paths
         total += rows
         written = counts["written"] + counts["renamed"]
         renamed = f", {counts['renamed']:,} of them under <split>-<shard>-<row> (name taken)" if counts["renamed"] else ""
