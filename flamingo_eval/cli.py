@@ -157,8 +157,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     import os
 
-    from flamingo_eval.data_setup import check_command, fetch_command
+    from flamingo_eval.data_setup import check_command, fetch_command, unpack_command
 
+    if args.action == "unpack":
+        return unpack_command(args.task, args.source, args.data_root, args.split)
     if args.action == "fetch":
         if args.quiet:
             os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
@@ -289,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p)
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("data", help="set up a data root: fetch annotation files (and open images), check it")
+    p = sub.add_parser("data", help="set up a data root: fetch annotation files (and open images), unpack "
+                                   "ImageNet's parquet shards, check it")
     dsub = p.add_subparsers(dest="action", required=True)
     q = dsub.add_parser("fetch", help="lay out the tasks' annotation files from openflamingo/eval_benchmark and "
                                       "say where each image folder comes from")
@@ -305,6 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
                                       "exit 1 when anything is missing")
     q.add_argument("task", nargs="+", help="task names, variants (vqav2:test-dev) or 'all'")
     q.add_argument("--data-root", default="data", help="root of the data layout (default: ./data)")
+    q.set_defaults(func=cmd_data)
+    q = dsub.add_parser("unpack", help="ImageNet from the parquet shards of the Hugging Face dataset "
+                                       "ILSVRC/imagenet-1k into the ImageFolder trees the task reads "
+                                       "(class folders 0000-0999 by label); resumable")
+    q.add_argument("task", help="imagenet (the only data set unpacked from parquet shards)")
+    q.add_argument("--from", dest="source", type=Path, required=True, metavar="DIR",
+                   help="the downloaded dataset folder (shards in DIR/data/ or DIR itself)")
+    q.add_argument("--data-root", default="data", help="root of the data layout (default: ./data)")
+    q.add_argument("--split", nargs="+", choices=["train", "val"], help="the splits to unpack (default: both)")
     q.set_defaults(func=cmd_data)
 
     p = sub.add_parser("doctor", help="check this machine, the data and a model before a run: one line per check "

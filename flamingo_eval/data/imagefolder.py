@@ -4,6 +4,8 @@ Options: ``images`` (data key of the split's folder); ``classes`` (data key of t
 sorted, are the classes: label i is the i-th; the train folder for both splits, so a validation tree that
 lacks a class does not shift every later label); ``per_class`` (keep that many images per class, the first
 by a hash of their path: the 10-per-class subset Flamingo reports). Ids are ``<class folder>/<file name>``.
+The class folders are ILSVRC2012's WordNet ids, or, in a tree ``flamingo-eval data unpack imagenet`` made from
+the Hugging Face parquet shards, the label as four digits (``0000``-``0999``): sorted, both are the label order.
 
 A tree has no annotation file to hash, so the split's cache fingerprint covers the listing (``digest``):
 the table holds names and labels only, which the listing determines.
@@ -20,8 +22,10 @@ from flamingo_eval.errors import DataError
 
 OPTIONS = ("images", "classes", "per_class")
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision's
-GATED = ("ImageNet is gated: download ILSVRC2012 from https://image-net.org (or the Hugging Face dataset "
-         "ILSVRC/imagenet-1k) and arrange it as <data-root>/imagenet/{train,val}/<wnid>/*.JPEG")
+GATED = ("ImageNet is gated: download ILSVRC2012 from https://image-net.org and arrange it as "
+         "<data-root>/imagenet/{train,val}/<wnid>/*.JPEG, or download the parquet shards of the Hugging Face dataset "
+         "ILSVRC/imagenet-1k and run `flamingo-eval data unpack imagenet --from DIR --data-root <data-root>` "
+         "(class folders 0000-0999, the label as 4 digits)")
 
 
 def sources(ctx: ReadContext) -> list[str]:

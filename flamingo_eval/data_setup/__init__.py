@@ -1,8 +1,10 @@
-"""``flamingo-eval data fetch`` and ``data check``: from nothing to a data root ``run`` can read.
+"""``flamingo-eval data fetch``, ``data unpack`` and ``data check``: from nothing to a data root ``run`` can read.
 
 ``fetch`` lays out the tasks' annotation files from ``openflamingo/eval_benchmark`` (or a local copy of it)
 and says, per image folder, where its images come from; ``--images`` downloads and unpacks the openly
 licensed ones; a task whose answers are stemmed (OK-VQA) also gets NLTK's data, in the flamingo-eval cache.
+``unpack imagenet --from DIR`` turns the gated ImageNet's Hugging Face parquet shards (``ILSVRC/imagenet-1k``),
+downloaded by the user, into the ImageFolder trees the task reads (``unpack.py``).
 ``check`` reports what is present and what is missing, with the command that fixes it.
 """
 
@@ -17,8 +19,9 @@ from flamingo_eval.data_setup.annotations import fetch, plan
 from flamingo_eval.data_setup.check import check_task, format_findings
 from flamingo_eval.data_setup.images import fetch_images
 from flamingo_eval.data_setup.needs import Need, resolve_tasks, task_needs
+from flamingo_eval.data_setup.unpack import unpack_command
 
-__all__ = ["fetch_command", "check_command", "check_task", "task_needs"]
+__all__ = ["fetch_command", "check_command", "unpack_command", "check_task", "task_needs"]
 
 
 def _folder_present(root: Path, need: Need, task: str = "") -> bool:

@@ -101,9 +101,13 @@ IMAGES: dict[str, ImageSource] = {
     **{f"imagenet/{s}": ImageSource(
         f"imagenet/{s}", size, licence="ImageNet terms of access (non-commercial research)",
         instructions="ImageNet is gated: accept its terms at https://image-net.org (or on the Hugging Face "
-                     "dataset ILSVRC/imagenet-1k) and download ILSVRC2012; arrange it as ImageFolder trees, "
-                     "imagenet/train/<wnid>/*.JPEG and imagenet/val/<wnid>/*.JPEG (the flat val archive sorted "
-                     "into class folders by the devkit's labels)")
+                     "dataset ILSVRC/imagenet-1k). From image-net.org: download ILSVRC2012 and arrange it as "
+                     "ImageFolder trees, imagenet/train/<wnid>/*.JPEG and imagenet/val/<wnid>/*.JPEG (the flat val "
+                     "archive sorted into class folders by the devkit's labels). From ILSVRC/imagenet-1k: download "
+                     "its parquet shards (data/train-*.parquet, data/validation-*.parquet) and run `flamingo-eval "
+                     "data unpack imagenet --from DIR --data-root <data-root>`, which writes "
+                     "imagenet/{train,val}/<label>/<file> with the folders named by the label as 4 digits "
+                     "(0000-0999), so their sorted order is the label order")
        for s, size in (("train", "138 GB, 1,281,167 images"), ("val", "6.3 GB, 50,000 images"))},
 }
 
