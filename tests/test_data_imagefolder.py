@@ -44,6 +44,18 @@ def test_the_10k_variant_keeps_a_fixed_number_per_class(root):
     assert len(first) == 4 * 2 and first == [s.id for s in load_split(small, "eval", root)]
 
 
+def test_the_10k_variant_picks_the_same_files_whatever_the_class_folders_are_named(root):
+    """An unpacked Hugging Face tree (folders 0000, 0001, ...) keeps the same images as the WordNet-id tree."""
+    small = lambda t: replace(t, eval=replace(t.eval, options={**t.eval.options, "per_class": 2}))  # noqa: E731
+    task = small(load_task("imagenet:10k"))
+    by_wnid = [(s.label, s.id.split("/")[1]) for s in load_split(task, "eval", root)]
+    for split in ("train", "val"):
+        for i, wnid in enumerate(WNIDS):
+            (root / "imagenet" / split / wnid).rename(root / "imagenet" / split / f"{i:04d}")
+    by_label = [(s.label, s.id.split("/")[1]) for s in load_split(task, "eval", root)]
+    assert by_label == by_wnid
+
+
 def test_the_listing_is_the_fingerprint(root):
     task = load_task("imagenet")
     before = load_split(task, "eval", root)

@@ -3,7 +3,7 @@
 Options: ``images`` (data key of the split's folder); ``classes`` (data key of the folder whose sub-folders,
 sorted, are the classes: label i is the i-th; the train folder for both splits, so a validation tree that
 lacks a class does not shift every later label); ``per_class`` (keep that many images per class, the first
-by a hash of their path: the 10-per-class subset Flamingo reports). Ids are ``<class folder>/<file name>``.
+by a hash of their file name: the 10-per-class subset Flamingo reports, the same whichever way the class folders are named). Ids are ``<class folder>/<file name>``.
 The class folders are ILSVRC2012's WordNet ids, or, in a tree ``flamingo-eval data unpack imagenet`` made from
 the Hugging Face parquet shards, the label as four digits (``0000``-``0999``): sorted, both are the label order.
 
@@ -60,8 +60,9 @@ def _listing(ctx: ReadContext) -> dict[str, list[str]]:
     if per_class is not None:
         if per_class < 1:
             raise DataError(f"{ctx.where()}: per_class must be at least 1, not {per_class}")
-        digest = lambda name, c: hashlib.sha256(f"{c}/{name}".encode()).hexdigest()  # noqa: E731
-        listing = {c: sorted(sorted(files, key=lambda f, c=c: digest(f, c))[:per_class]) for c, files in listing.items()}
+        # by file name alone: a WordNet-id tree and an unpacked label-folder tree keep the same images
+        by_name = lambda name: hashlib.sha256(name.encode()).hexdigest()  # noqa: E731
+        listing = {c: sorted(sorted(files, key=by_name)[:per_class]) for c, files in listing.items()}
     return listing
 
 
