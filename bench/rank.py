@@ -9,9 +9,9 @@ attention mask, so with left padding its class tokens would also attend to the p
 and equal lengths keep the scores comparable.
 
 Systems:
-  project      FlamingoAdapter.rank: one prefill per prompt, the options in chunks of similar length under a
-               token budget, every chunk continuing the prompt's shared K/V (cascade kernel), no padding to
-               the longest option
+  project      FlamingoAdapter.rank: one prefill per prompt, then the options packed as token trees (a prefix
+               that class names share fed once, no padding to a longer name) in passes under a token budget,
+               every row continuing the prompt's shared K/V (cascade kernel)
   openflamingo OpenFlamingo 2.0.1's EvalModel.get_rank_classifications(use_cache=True, normalize_length=True)
                itself, in a subprocess with OpenFlamingo's own python (bench/_openflamingo_rank_reference.py):
                one prefill, then per class its tokens one forward each over the cached prompt, each class's
@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.decode import build_model, make_images, reference_python, vision_config  # noqa: E402
-from flamingo_eval.models.decoding.run import option_chunks  # noqa: E402
+from flamingo_eval.models.decoding.run import option_chunks, option_trees  # noqa: E402
 from flamingo_eval.models.flamingo import fast  # noqa: E402
 from flamingo_eval.models.flamingo.adapter import LATENT_CACHE_BYTES, FlamingoAdapter, load_flamingo  # noqa: E402
 from flamingo_eval.models.flamingo.latent_cache import LatentCache  # noqa: E402
@@ -176,11 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         same = top1(means[name]) == top1(means["project"])
         ok &= same
         print(f"{name:<13} {secs:9.3f} {secs / seconds['project']:10.1f}x  {diff:15.2e}  {'same' if same else 'DIFFER'}")
-    chunks = option_chunks(lengths, args.batch)
-    fed = sum(args.batch * len(c) * (max(lengths[j] for j in c) - 1) for c in chunks)
+    trees = option_trees(model._option_ids(names), args.batch)
+    fed = sum(args.batch * len(tp.tokens) * len(tp.tokens[0]) for tp in trees)
     real = args.batch * sum(n - 1 for n in lengths)
-    print(f"project: {len(chunks)} passes, {fed:,} fed positions for {real:,} real ones "
-          f"(padded to the longest: {args.batch * len(names) * (max(lengths) - 1):,}); "
+    print(f"project: {len(trees)} passes of token trees, {fed:,} fed positions for {real:,} scored ones "
+          f"(one option per row, padded to the longest of its pass: "
+          f"{sum(args.batch * len(c) * (max(lengths[j] for j in c) - 1) for c in option_chunks(lengths, args.batch)):,}; "
+          f"all padded to the longest: {args.batch * len(names) * (max(lengths) - 1):,}); "
           f"references: {sum(lengths):,} forward passes of {args.batch} rows, one token each")
     return 0 if ok else 1
 

@@ -61,3 +61,38 @@ def test_a_beam_sees_only_its_own_suffix_and_its_querys_prompt():
     assert moved[1] > 0.1 and moved[[0, 2, 3]].max() == 0
     moved = (cascade_attention(q, pk, pv2, real, sk, sv, None, 0.3) - base).abs().amax((1, 2, 3))
     assert moved[2:].min() > 0.1 and moved[:2].max() == 0
+
+
+@pytest.mark.parametrize("alibi,window", [(False, None), (True, None), (False, 2)])
+def test_a_token_tree_in_the_suffix_attends_as_each_tokens_own_path_would(alibi, window):
+    """Rank's options packed as a tree (two "queries", two rows each): every token gets what the plain kernel
+    gives it over its own path (ancestors, then itself) as the suffix; siblings and other branches unseen."""
+    from flamingo_eval.models.decoding.attention import SuffixTree
+
+    torch.manual_seed(2)
+    queries, beams, heads, kv_heads, prompt, dim = 2, 2, 4, 2, 5, 8
+    parent = [[-1, 0, 0, 2, -1, 4], [-1, 0, 1, -1, 3, -1]]  # per row: the column of each token's parent
+    depth = [[0, 1, 1, 2, 0, 1], [0, 1, 2, 0, 1, 0]]
+    width, rows = len(parent[0]), queries * beams
+    visible = torch.zeros(beams, width, width, dtype=torch.bool)
+    for r in range(beams):
+        for c in range(width):
+            k = c
+            while k >= 0:
+                visible[r, c, k], k = True, parent[r][k]
+    tree = SuffixTree(torch.tensor(depth).repeat(queries, 1), visible.repeat(queries, 1, 1))
+    q = torch.randn(rows, heads, width, dim)
+    pk, pv = torch.randn(queries, kv_heads, prompt, dim), torch.randn(queries, kv_heads, prompt, dim)
+    real = torch.tensor([[False, True, True, True, True], [True] * 5])
+    sk, sv = torch.randn(rows, kv_heads, width, dim), torch.randn(rows, kv_heads, width, dim)
+    slopes = alibi_slopes(heads) if alibi else None
+    got = cascade_attention(q, pk, pv, real, sk, sv, slopes, dim**-0.5, window, tree)
+    for row in range(rows):
+        query, r = divmod(row, beams)
+        for c in range(width):
+            path = [k for k in range(width) if tree.visible[row, c, k]]  # ancestors in order, then c
+            assert [depth[r][k] for k in path] == list(range(len(path)))
+            alone = cascade_attention(q[row:row + 1, :, c:c + 1], pk[query:query + 1], pv[query:query + 1],
+                                      real[query:query + 1], sk[row:row + 1, :, path], sv[row:row + 1, :, path],
+                                      slopes, dim**-0.5, window)
+            torch.testing.assert_close(got[row:row + 1, :, c:c + 1], alone, atol=1e-5, rtol=1e-5)

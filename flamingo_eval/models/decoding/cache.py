@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from flamingo_eval.models.decoding.attention import cascade_attention
+from flamingo_eval.models.decoding.attention import SuffixTree, cascade_attention
 from flamingo_eval.models.lm.decoder import causal_attention
 
 
@@ -26,6 +26,7 @@ class KVCache:
         self.suffix_keys: list[torch.Tensor | None] = [None] * layers
         self.suffix_values: list[torch.Tensor | None] = [None] * layers
         self.filled = 0  # suffix positions written, the same for every row and layer
+        self.tree: SuffixTree | None = None  # rank's options packed as token trees (see ``branch``)
 
     @property
     def length(self) -> int:
@@ -38,10 +39,14 @@ class KVCache:
         self.suffix_keys[layer] = keys.new_empty((rows, keys.shape[1], self.room, keys.shape[3]))
         self.suffix_values[layer] = values.new_empty((rows, values.shape[1], self.room, values.shape[3]))
 
-    def branch(self, beams: int, room: int) -> KVCache:
+    def branch(self, beams: int, room: int, tree: SuffixTree | None = None) -> KVCache:
         """A fresh cache over the same prompts (their K/V shared, not copied) with ``beams`` empty rows per
-        query: each chunk of rank's options continues the prompt as if it had just been prefilled."""
+        query: each chunk of rank's options continues the prompt as if it had just been prefilled. ``tree``
+        (``beams`` rows, the same for every query): the rows hold token trees, fed in one pass."""
         out = KVCache(len(self.prompt_keys), beams, room, self.prompt_real)
+        if tree is not None:
+            queries = self.prompt_real.shape[0]
+            out.tree = SuffixTree(tree.offset.repeat(queries, 1), tree.visible.repeat(queries, 1, 1))
         out.prompt_keys, out.prompt_values = list(self.prompt_keys), list(self.prompt_values)
         for layer, (keys, values) in enumerate(zip(self.prompt_keys, self.prompt_values, strict=True)):
             rows = keys.shape[0] * beams
@@ -57,6 +62,15 @@ class KVCache:
         self.suffix_keys[layer][:, :, self.filled : end] = keys
         self.suffix_values[layer][:, :, self.filled : end] = values
         return self.suffix_keys[layer][:, :, :end], self.suffix_values[layer][:, :, :end]
+
+    def offsets(self, tokens: int, device) -> torch.Tensor:
+        """(1 or R, tokens): how many places after the next position each of the next ``tokens`` new ones sits:
+        one after another, or, for a tree (fed whole in one pass), its depth in the tree."""
+        if self.tree is None:
+            return torch.arange(tokens, device=device)[None, :]
+        if self.filled or tokens != self.tree.offset.shape[1]:
+            raise RuntimeError("a token tree is fed whole, in one pass")
+        return self.tree.offset.to(device)
 
     def advance(self, tokens: int) -> None:
         """After a pass through every layer: its ``tokens`` new positions are part of the suffix."""
@@ -100,4 +114,4 @@ class DecodeAttention:
         c = self.cache
         suffix_keys, suffix_values = c.append(layer, k, v)
         return cascade_attention(q, c.prompt_keys[layer], c.prompt_values[layer], c.prompt_real.to(q.device), suffix_keys,
-                                 suffix_values, slopes, scale, window)
+                                 suffix_values, slopes, scale, window, c.tree)

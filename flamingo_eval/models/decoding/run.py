@@ -10,12 +10,14 @@ and the state's ``reorder`` / ``keep_queries`` (models/decoding/search.py) and `
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
 from flamingo_eval.errors import ConfigError
 from flamingo_eval.models.base import GenerationSettings
 from flamingo_eval.models.decoding import search
+from flamingo_eval.models.decoding.attention import SuffixTree
 
 Prefill = Callable[[int, int], tuple[torch.Tensor, object]]
 Extend = Callable[[object, torch.Tensor, bool], torch.Tensor]
@@ -61,17 +63,104 @@ def option_chunks(lengths: Sequence[int], prompts: int, budget: int | None = Non
     return chunks
 
 
+TREE_WIDTH = 64  # positions per row of packed option trees (at least the longest option): few ancestor copies
+
+
+@dataclass
+class TreePass:
+    """One pass of rank's options packed as token trees: rows of ``tokens`` where an option's tokens share
+    the places of every other option's identical prefix; ``parent`` the column of each token's parent in its
+    row (-1 at depth 0 and in the padding); ``picks`` (option, row, column, next token): the scores to read."""
+
+    tokens: list[list[int]]
+    depth: list[list[int]]
+    parent: list[list[int]]
+    picks: list[tuple[int, int, int, int]]
+
+    def tree(self, device) -> SuffixTree:
+        """Each token sees itself and its ancestors in its row; padding only itself."""
+        parent = torch.tensor(self.parent)
+        rows, width = parent.shape
+        visible = torch.zeros((rows, width, width), dtype=torch.bool)
+        for col in range(width):  # parents sit left of their children: their rows are final already
+            visible[:, col, col] = True
+            has = parent[:, col] >= 0
+            visible[has, col] |= visible[has, parent[has, col]]
+        return SuffixTree(torch.tensor(self.depth, device=device), visible.to(device))
+
+
+def option_trees(options: Sequence[Sequence[int]], prompts: int, budget: int | None = None,
+                 width: int | None = None) -> list[TreePass]:
+    """The options' fed tokens (all but the last, which is only scored) as one prefix tree, walked depth
+    first into rows of ``width`` places: a token joins the current row when its parent is there, else a new
+    row starts with copies of its ancestors. Passes hold as many rows as fit ``budget`` fed positions
+    (prompts x rows x width). Every option's k-th scored token is read once, at its prefix's first place."""
+    budget = RANK_CHUNK_TOKENS if budget is None else budget
+    fed = [tuple(o[:-1]) for o in options]
+    longest = max((len(f) for f in fed), default=0)
+    if not longest:
+        return []
+    children: dict[tuple[int, ...], list[tuple[int, ...]]] = {(): []}
+    for f in sorted(set(fed)):
+        for k in range(1, len(f) + 1):
+            if f[:k] not in children:
+                children[f[:k]] = []
+                children[f[:k - 1]].append(f[:k])
+    nodes = len(children) - 1
+    width = max(longest, min(TREE_WIDTH if width is None else width, nodes))
+    rows: list[list[tuple[int, ...]]] = []
+    first: dict[tuple[int, ...], tuple[int, int]] = {}  # a prefix's first place: (row, column)
+    here: dict[tuple[int, ...], int] = {}  # the current row's columns
+    stack = list(reversed(children[()]))
+    while stack:
+        node = stack.pop()
+        stack.extend(reversed(children[node]))
+        if not rows or len(rows[-1]) == width or (len(node) > 1 and node[:-1] not in here):
+            rows.append([node[:k] for k in range(1, len(node))])  # copies of its ancestors
+            here = {prefix: col for col, prefix in enumerate(rows[-1])}
+        here[node] = len(rows[-1])
+        first.setdefault(node, (len(rows) - 1, len(rows[-1])))
+        rows[-1].append(node)
+    per_pass = max(1, budget // (prompts * width))
+    passes = []
+    for start in range(0, len(rows), per_pass):
+        block = rows[start:start + per_pass]
+        pad = [(-1, 0, -1)] * width
+        cells = [[(prefix[-1], len(prefix) - 1, row.index(prefix[:-1]) if len(prefix) > 1 else -1)
+                  for prefix in row] + pad[len(row):] for row in block]
+        picks = [(j, first[o[:k + 1]][0] - start, first[o[:k + 1]][1], o[k + 1])
+                 for j, o in enumerate(map(tuple, options)) for k in range(len(o) - 1)
+                 if start <= first[o[:k + 1]][0] < start + len(block)]
+        passes.append(TreePass([[c[0] for c in r] for r in cells], [[c[1] for c in r] for r in cells],
+                               [[c[2] for c in r] for r in cells], picks))
+    return passes
+
+
 def rank_options(prefill: Prefill, extend: Extend, prompts: int, options: list[list[int]], pad: int,
-                 budget: int | None = None) -> list[list[float]]:
+                 budget: int | None = None, trees: bool = False) -> list[list[float]]:
     """Summed log-probability of each option's ids after each prompt. One prefill per prompt; the options
-    continue it a chunk at a time (``option_chunks``), every row of a chunk sharing its prompt's K/V through
-    the cascade kernel, the prompt cut back to itself for each chunk (``state.branch``). Each option's first
-    token is scored from the prompt's last logits, so single-token options ("yes"/"no") cost no pass."""
+    continue it a pass at a time, every row of a pass sharing its prompt's K/V through the cascade kernel, the
+    prompt cut back to itself for each pass (``state.branch``). Each option's first token is scored from the
+    prompt's last logits, so single-token options ("yes"/"no") cost no pass.
+
+    ``trees`` (models whose decode state takes a ``SuffixTree``): the options packed as token trees
+    (``option_trees``), every shared prefix fed once and nothing padded to a longer option. Otherwise options
+    of similar length side by side, one per row (``option_chunks``)."""
     if any(not o for o in options):
         raise ConfigError("rank: an option tokenizes to nothing")
     logits, state = prefill(1, 0)
     first = torch.log_softmax(logits, dim=-1)  # (B, V): each option's first token
     scores = first[:, [o[0] for o in options]].clone()  # (B, O)
+    if trees:
+        for tp in option_trees(options, prompts, budget):
+            rows, width = len(tp.tokens), len(tp.tokens[0])
+            fed = torch.tensor([[pad if t < 0 else t for t in r] for r in tp.tokens], device=logits.device)
+            later = extend(state.branch(rows, width, tp.tree(logits.device)), fed.repeat(prompts, 1), True)
+            later = later.view(prompts, rows, width, -1)
+            option, row, col, target = (torch.tensor(x, device=logits.device) for x in zip(*tp.picks, strict=True))
+            picked = later[:, row, col, target] - later.logsumexp(-1)[:, row, col]  # (B, picks)
+            scores.index_add_(1, option, picked.to(scores.dtype))
+        return scores.tolist()
     for chunk in option_chunks([len(o) for o in options], prompts, budget):
         width = max(len(options[j]) for j in chunk) - 1
         # after an option's end: padding, causal, so never seen by its tokens

@@ -204,7 +204,7 @@ class FlamingoAdapter(ModelAdapter):
         images = self._images(prompts)
         prefill = lambda rows, room: fast.prefill(self.model, ids, mask, images, rows, room)  # noqa: E731
         extend = lambda state, tokens, every: fast.extend(self.model, state, tokens, every)  # noqa: E731
-        return rank_options(prefill, extend, len(prompts), opts, self.tokenizer.pad_token_id)
+        return rank_options(prefill, extend, len(prompts), opts, self.tokenizer.pad_token_id, trees=True)
 
     def describe(self) -> dict[str, Any]:
         if self._sha256 is None:

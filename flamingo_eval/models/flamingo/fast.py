@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from flamingo_eval.models.decoding.attention import SuffixTree
 from flamingo_eval.models.decoding.cache import DecodeAttention, KVCache, PrefillAttention
 from flamingo_eval.models.flamingo.model import CrossAttentionLM, Flamingo, patch_tokens, text_time
 from flamingo_eval.models.lm.decoder import SequenceAttention, positions_of
@@ -102,10 +103,11 @@ class DecodeState:
         image stay put, and only the generated suffix of the cache moves."""
         self.cache.reorder(rows)
 
-    def branch(self, rows_per_query: int, room: int) -> DecodeState:
+    def branch(self, rows_per_query: int, room: int, tree: SuffixTree | None = None) -> DecodeState:
         """The same prompts continued afresh by ``rows_per_query`` rows each (rank's options, a chunk at a
-        time): the prompt's K/V and images are shared, the rows start right after the prompt."""
-        cache = self.cache.branch(rows_per_query, room)
+        time): the prompt's K/V and images are shared, the rows start right after the prompt. ``tree``: each
+        row holds a token tree (options sharing their prefixes), fed whole."""
+        cache = self.cache.branch(rows_per_query, room, tree)
         next_position = cache.prompt_real.long().sum(-1).to(self.next_position.device).repeat_interleave(rows_per_query)
         return DecodeState(cache, next_position, self.last_image, rows_per_query, self.media_token_id)
 
@@ -167,7 +169,7 @@ def extend(model: CrossAttentionLM, state: DecodeState, tokens: torch.Tensor, al
     if state.media_token_id is not None and bool((tokens == state.media_token_id).any()):
         raise ValueError("<image> cannot be fed after the prompt: its image would be unknown")
     t = tokens.shape[1]
-    positions = state.next_position[:, None] + torch.arange(t, device=tokens.device)[None, :]
+    positions = state.next_position[:, None] + state.cache.offsets(t, tokens.device)
     logits = model.run(tokens, positions, DecodeAttention(state.cache), state.last_image, keep=0 if all_logits else 1)
     state.cache.advance(t)
     state.next_position = state.next_position + t

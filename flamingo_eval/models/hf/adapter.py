@@ -166,7 +166,7 @@ class HFAdapter(ModelAdapter):
         ids, mask, extras, images = self._inputs(prompts, max(map(len, opts)))
         prefill = lambda rows, room: self.engine.prefill(ids, mask, extras, images, rows, room)  # noqa: E731
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
-        return rank_options(prefill, self.engine.extend, len(prompts), opts, pad)
+        return rank_options(prefill, self.engine.extend, len(prompts), opts, pad, trees=True)
 
     def describe(self) -> dict[str, Any]:
         if self._sha256 is None:

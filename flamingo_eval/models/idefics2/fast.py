@@ -31,7 +31,7 @@ def prefill(model: ImageTokenLM, ids: torch.Tensor, mask: torch.Tensor, features
 def extend(model: ImageTokenLM, state: DecodeState, tokens: torch.Tensor, all_logits: bool = False) -> torch.Tensor:
     """Feed (R, t) new text tokens; the last position's logits (R, V), or every position's (R, t, V), float32."""
     t = tokens.shape[1]
-    positions = state.next_position[:, None] + torch.arange(t, device=tokens.device)[None, :]
+    positions = state.next_position[:, None] + state.cache.offsets(t, tokens.device)
     logits = model.run(model.lm.embed(tokens), positions, DecodeAttention(state.cache), keep=0 if all_logits else 1)
     state.cache.advance(t)
     state.next_position = state.next_position + t
