@@ -25,9 +25,7 @@ import importlib.util
 import json
 import os
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -44,8 +42,7 @@ def eval_model_class():
 
 
 def build(job: dict):
-    import open_clip
-    from safetensors.torch import load_file
+    from _openflamingo_reference import bench_vit, load_tower  # beside this file
 
     EvalModel = eval_model_class()
 
@@ -60,21 +57,14 @@ def build(job: dict):
                 past_key_values.crop(keep)
             return out
 
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = Path(tmp) / "bench-vit.json"
-        cfg.write_text(json.dumps(job["vision_config"]))
-        open_clip.add_model_config(str(cfg))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = CutBack({
-                "vision_encoder_path": "bench-vit", "vision_encoder_pretrained": None, "lm_path": job["lm"],
-                "lm_tokenizer_path": job["lm"], "checkpoint_path": job["checkpoint"],
-                "cross_attn_every_n_layers": job["cross_attn_every_n_layers"], "precision": job["precision"],
-                "device": job["device"],
-            })
-    weights = load_file(job["vision_weights"])
-    model.model.vision_encoder.load_state_dict(
-        {k[len("visual."):]: v for k, v in weights.items() if k.startswith("visual.")})
+    with bench_vit(job["vision_config"]) as name:
+        model = CutBack({
+            "vision_encoder_path": name, "vision_encoder_pretrained": None, "lm_path": job["lm"],
+            "lm_tokenizer_path": job["lm"], "checkpoint_path": job["checkpoint"],
+            "cross_attn_every_n_layers": job["cross_attn_every_n_layers"], "precision": job["precision"],
+            "device": job["device"],
+        })
+    load_tower(model.model.vision_encoder, job["vision_weights"])
     return model
 
 

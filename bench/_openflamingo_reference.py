@@ -17,32 +17,47 @@ import sys
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 
-def build(job: dict):
+@contextmanager
+def bench_vit(config: dict):
+    """While a model is built, open_clip knows the bench's tower config as "bench-vit" (warnings silenced)."""
     import open_clip
-    from open_flamingo import create_model_and_transforms
-    from safetensors.torch import load_file
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "bench-vit.json"
-        cfg.write_text(json.dumps(job["vision_config"]))
+        cfg.write_text(json.dumps(config))
         open_clip.add_model_config(str(cfg))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model, image_processor, tokenizer = create_model_and_transforms(
-                clip_vision_encoder_path="bench-vit",
-                clip_vision_encoder_pretrained=None,
-                lang_encoder_path=job["lm"],
-                tokenizer_path=job["lm"],
-                cross_attn_every_n_layers=job["cross_attn_every_n_layers"],
-                use_local_files=True,
-            )
-    weights = load_file(job["vision_weights"])
-    model.vision_encoder.load_state_dict({k[len("visual."):]: v for k, v in weights.items() if k.startswith("visual.")})
+            yield "bench-vit"
+
+
+def load_tower(vision_encoder: torch.nn.Module, path: str) -> None:
+    """The bench's saved open_clip weights into OpenFlamingo's vision encoder (its ``visual.`` keys)."""
+    from safetensors.torch import load_file
+
+    weights = load_file(path)
+    vision_encoder.load_state_dict({k[len("visual."):]: v for k, v in weights.items() if k.startswith("visual.")})
+
+
+def build(job: dict):
+    from open_flamingo import create_model_and_transforms
+
+    with bench_vit(job["vision_config"]) as name:
+        model, image_processor, tokenizer = create_model_and_transforms(
+            clip_vision_encoder_path=name,
+            clip_vision_encoder_pretrained=None,
+            lang_encoder_path=job["lm"],
+            tokenizer_path=job["lm"],
+            cross_attn_every_n_layers=job["cross_attn_every_n_layers"],
+            use_local_files=True,
+        )
+    load_tower(model.vision_encoder, job["vision_weights"])
     model.load_state_dict(torch.load(job["checkpoint"], map_location="cpu", weights_only=True), strict=False)
     model.eval()
     tokenizer.padding_side = "left"
