@@ -81,10 +81,12 @@ def test_the_idefics_model_card_figures_load():
     assert table[("idefics-80b", "nocaps", 4, "random")]["score"] == "99.6"
     assert table[("idefics-80b", "imagenet", 16, "rices")]["score"] == "72.9"
     assert table[("idefics-9b", "imagenet", 16, "rices")]["score"] == "64.5"
+    assert table[("idefics-80b", "imagenet", 16, "random")]["score"] == "65.4"
+    assert table[("idefics-9b", "imagenet", 16, "random")]["score"] == "53.5"
     card = read_source(REFERENCE_DIR / "idefics-model-card.csv")
     # 9B and 80B, base and instruct: seven tasks at 0/4/8/16/32 shots; TextCaps and NoCaps: the base 9B and 80B at
-    # all five; ImageNet: 9B and 80B at 16 RICES shots
-    assert len(card) == 4 * 7 * 5 + 2 * 2 * 5 + 2
+    # all five; ImageNet: 9B and 80B at 16 shots, RICES and random
+    assert len(card) == 4 * 7 * 5 + 2 * 2 * 5 + 4
 
 
 def test_the_idefics2_paper_figures_load():
