@@ -126,8 +126,6 @@ def load_task_data(config: RunConfig, name: str) -> TaskData:
     items = subsample(eval_split, config.num_samples)
     if not items:
         raise DataError(f"{task.name}: the evaluation split is empty")
-    if task.options_file is not None:
-        check_classes(task, pool, paths[task.options_file])
     from flamingo_eval.demos.vlicl import is_vlicl
     from flamingo_eval.prompt_builder import effective_shots
 
@@ -142,15 +140,6 @@ def load_task_data(config: RunConfig, name: str) -> TaskData:
                                 f"demonstration pool holds {limit}")
     return TaskData(task, paths, pool, eval_split, items, references_for(task, items, paths),
                     groups_for(task, items, paths))
-
-
-def check_classes(task: TaskSpec, pool, names: Path) -> None:
-    """A class list from a file must name exactly the data's classes: 5 fixture folders ranked over the 1000
-    ImageNet names would be scored against the wrong names without a word."""
-    labels = set(pool.labels())
-    if labels != set(range(len(task.options))):
-        raise DataError(f"{task.name}: the demonstration pool has {len(labels)} classes but {names} names "
-                        f"{len(task.options)}; give the data's class names with --data {task.options_file}=PATH")
 
 
 RECORDS_PER_GATHER = 1024  # records sent to rank 0 at a time while the samples file is written

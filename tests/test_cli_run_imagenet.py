@@ -1,13 +1,16 @@
 """`flamingo-eval run --model of-toy --task imagenet --shots 0 4` end to end on a 4-class ImageFolder
-fixture: top-1 and top-5 in the result, `score` re-scoring the run's top-5 lists, prompt ensembling recorded,
-and one clear line when the class list does not match the data."""
+fixture: top-1 and top-5 in the result, `score` re-scoring the run's top-5 lists, prompt ensembling recorded;
+a tree of some ImageNet classes ranked over the packaged 1000 names, and one clear line when the class list
+cannot name the data's classes."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+import flamingo_eval
 from flamingo_eval.cli import main
 from tests.imagenet_fixture import make_imagenet
 
@@ -58,10 +61,26 @@ def test_prompt_ensembling_is_recorded(ran, tmp_path):
     assert res["prompt_ensemble"] == 2 and res["n"] == 2
 
 
-def test_the_packaged_1000_names_against_4_class_folders_is_one_line(ran, tmp_path, capsys):
+def test_a_tree_of_some_imagenet_classes_keeps_their_labels_and_ranks_all_1000_names(ran, tmp_path):
+    """The fixture's folders are the first four WordNet ids: with the packaged names, labels 0-3 of 1000."""
     root, _, _ = ran
-    code = main(["run", "--model", "of-toy", "--task", "imagenet", "--shots", "0", "--data-root", str(root),
-                 "--output-dir", str(tmp_path), "--quiet"])
+    code = main(["run", "--model", "of-toy", "--task", "imagenet", "--shots", "4", "--num-samples", "3",
+                 "--data-root", str(root), "--output-dir", str(tmp_path), "--quiet"])
+    assert code == 0
+    samples = [json.loads(x) for x in (tmp_path / "of-toy" / "imagenet_4shot_random.samples.jsonl").read_text().splitlines()]
+    assert {s["references"] for s in samples} <= {0, 1, 2, 3} and all(len(s["answer"]) == 5 for s in samples)
+    packaged = [x for x in (Path(flamingo_eval.__file__).parent / "data" / "imagenet_classnames.txt").read_text()
+                .splitlines() if not x.startswith("#")]
+    assert {d["text"].removeprefix("Output:") for s in samples for d in s["chunks"][:-1]} <= set(packaged[:4])
+
+
+def test_folders_that_are_not_imagenet_classes_need_their_own_names_in_one_line(tmp_path, capsys):
+    make_imagenet(tmp_path)
+    for split in ("train", "val"):
+        for i, folder in enumerate(sorted((tmp_path / "imagenet" / split).iterdir())):
+            folder.rename(folder.parent / f"class_{i}")
+    code = main(["run", "--model", "of-toy", "--task", "imagenet", "--shots", "0", "--data-root", str(tmp_path),
+                 "--output-dir", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1
-    assert "4 classes" in err and "names 1000" in err and "--data classnames=PATH" in err
+    assert "4 class folders" in err and "'class_0'" in err and "--data classnames=PATH" in err

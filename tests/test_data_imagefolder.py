@@ -68,3 +68,23 @@ def test_a_missing_tree_says_where_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("FLAMINGO_EVAL_CACHE", str(tmp_path / "cache"))
     with pytest.raises(DataError, match="gated.*imagenet/\\{train,val\\}/<wnid>"):
         load_split(load_task("imagenet"), "eval", tmp_path)
+
+
+def test_an_imagenet_class_keeps_its_label_in_a_tree_of_some_classes(root):
+    """With the packaged 1000 names, a folder's label is its WordNet id's place among ImageNet-1k's classes
+    (n15075141 is the last, 999) or the number of a label folder (0500), not its place among the folders."""
+    for split in ("train", "val"):
+        (root / "imagenet" / split / WNIDS[3]).rename(root / "imagenet" / split / "n15075141")
+        (root / "imagenet" / split / WNIDS[2]).rename(root / "imagenet" / split / "0500")
+    labels = {s.id.split("/")[0]: s.label for s in load_split(load_task("imagenet"), "eval", root)}
+    assert labels == {WNIDS[0]: 0, WNIDS[1]: 1, "0500": 500, "n15075141": 999}
+
+
+def test_a_class_list_of_another_length_labels_the_folders_in_sorted_order(root):
+    names = root / "names.txt"
+    names.write_text("a\nb\nc\nd\n")
+    split = load_split(load_task("imagenet"), "demo", root, {"classnames": str(names)})
+    assert {s.id.split("/")[0]: s.label for s in split} == {w: i for i, w in enumerate(WNIDS)}
+    names.write_text("a\nb\nc\n")
+    with pytest.raises(DataError, match="4 class folders.*names 3 classes.*--data classnames=PATH"):
+        load_split(load_task("imagenet"), "demo", root, {"classnames": str(names)})
