@@ -56,7 +56,7 @@ def test_a_full_row_continues_in_a_new_row_that_starts_with_copies_of_the_ancest
     # every scored token is read once, at the first place of its prefix (never at a copy)
     assert [(j, row, col) for j, _, row, col, _ in picks_by_option(passes)] == [
         (0, 0, 0), (0, 0, 1), (0, 0, 2), (1, 0, 0), (1, 0, 1), (1, 1, 2), (2, 0, 0), (2, 2, 1), (3, 2, 2)]
-    visible = tp.tree("cpu").visible
+    visible = tp.tree.visible
     assert visible[1, 2].tolist() == [True, True, True]  # 4 sees its copied ancestors 1, 2
     assert visible[2, 1].tolist() == [True, True, False]  # 6 sees 1 and itself
     assert visible[2, 2].tolist() == [False, False, True]  # 8 sees only itself
@@ -65,7 +65,7 @@ def test_a_full_row_continues_in_a_new_row_that_starts_with_copies_of_the_ancest
 def test_a_row_not_filled_is_padded_and_the_padding_sees_only_itself():
     (tp,) = option_trees([[1, 2, 3, 9], [1, 6, 9]], prompts=1, budget=100, width=3)
     assert tp.tokens == [[1, 2, 3], [1, 6, -1]] and tp.parent[1] == [-1, 0, -1]
-    assert tp.tree("cpu").visible[1, 2].tolist() == [False, False, True]
+    assert tp.tree.visible[1, 2].tolist() == [False, False, True]
 
 
 def test_passes_hold_the_rows_that_fit_the_budget():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import torch
 
@@ -77,8 +78,9 @@ class TreePass:
     parent: list[list[int]]
     picks: list[tuple[int, int, int, int]]
 
-    def tree(self, device) -> SuffixTree:
-        """Each token sees itself and its ancestors in its row; padding only itself."""
+    @cached_property
+    def tree(self) -> SuffixTree:
+        """Each token sees itself and its ancestors in its row; padding only itself (on the CPU)."""
         parent = torch.tensor(self.parent)
         rows, width = parent.shape
         visible = torch.zeros((rows, width, width), dtype=torch.bool)
@@ -86,7 +88,12 @@ class TreePass:
             visible[:, col, col] = True
             has = parent[:, col] >= 0
             visible[has, col] |= visible[has, parent[has, col]]
-        return SuffixTree(torch.tensor(self.depth, device=device), visible.to(device))
+        return SuffixTree(torch.tensor(self.depth), visible)
+
+    @cached_property
+    def pick_index(self) -> tuple[torch.Tensor, ...]:
+        """``picks`` as four index tensors: option, row, column, next token (on the CPU)."""
+        return tuple(torch.tensor(x) for x in zip(*self.picks, strict=True))
 
 
 def option_trees(options: Sequence[Sequence[int]], prompts: int, budget: int | None = None,
@@ -122,18 +129,25 @@ def option_trees(options: Sequence[Sequence[int]], prompts: int, budget: int | N
         first.setdefault(node, (len(rows) - 1, len(rows[-1])))
         rows[-1].append(node)
     per_pass = max(1, budget // (prompts * width))
+    picks: list[list[tuple[int, int, int, int]]] = [[] for _ in range(0, len(rows), per_pass)]
+    for j, o in enumerate(map(tuple, options)):
+        for k in range(len(o) - 1):
+            row, col = first[o[:k + 1]]
+            picks[row // per_pass].append((j, row % per_pass, col, o[k + 1]))
     passes = []
-    for start in range(0, len(rows), per_pass):
-        block = rows[start:start + per_pass]
+    for start, read in zip(range(0, len(rows), per_pass), picks, strict=True):
         pad = [(-1, 0, -1)] * width
         cells = [[(prefix[-1], len(prefix) - 1, row.index(prefix[:-1]) if len(prefix) > 1 else -1)
-                  for prefix in row] + pad[len(row):] for row in block]
-        picks = [(j, first[o[:k + 1]][0] - start, first[o[:k + 1]][1], o[k + 1])
-                 for j, o in enumerate(map(tuple, options)) for k in range(len(o) - 1)
-                 if start <= first[o[:k + 1]][0] < start + len(block)]
+                  for prefix in row] + pad[len(row):] for row in rows[start:start + per_pass]]
         passes.append(TreePass([[c[0] for c in r] for r in cells], [[c[1] for c in r] for r in cells],
-                               [[c[2] for c in r] for r in cells], picks))
+                               [[c[2] for c in r] for r in cells], read))
     return passes
+
+
+@lru_cache(maxsize=8)
+def _packed(options: tuple[tuple[int, ...], ...], prompts: int, budget: int) -> tuple[TreePass, ...]:
+    """``option_trees``, once per option list: every batch of a run ranks the same 1000 class names."""
+    return tuple(option_trees(options, prompts, budget))
 
 
 def rank_options(prefill: Prefill, extend: Extend, prompts: int, options: list[list[int]], pad: int,
@@ -152,12 +166,14 @@ def rank_options(prefill: Prefill, extend: Extend, prompts: int, options: list[l
     first = torch.log_softmax(logits, dim=-1)  # (B, V): each option's first token
     scores = first[:, [o[0] for o in options]].clone()  # (B, O)
     if trees:
-        for tp in option_trees(options, prompts, budget):
+        budget = RANK_CHUNK_TOKENS if budget is None else budget
+        for tp in _packed(tuple(map(tuple, options)), prompts, budget):
             rows, width = len(tp.tokens), len(tp.tokens[0])
             fed = torch.tensor([[pad if t < 0 else t for t in r] for r in tp.tokens], device=logits.device)
-            later = extend(state.branch(rows, width, tp.tree(logits.device)), fed.repeat(prompts, 1), True)
+            tree = SuffixTree(tp.tree.offset.to(logits.device), tp.tree.visible.to(logits.device))
+            later = extend(state.branch(rows, width, tree), fed.repeat(prompts, 1), True)
             later = later.view(prompts, rows, width, -1)
-            option, row, col, target = (torch.tensor(x, device=logits.device) for x in zip(*tp.picks, strict=True))
+            option, row, col, target = (x.to(logits.device) for x in tp.pick_index)
             picked = later[:, row, col, target] - later.logsumexp(-1)[:, row, col]  # (B, picks)
             scores.index_add_(1, option, picked.to(scores.dtype))
         return scores.tolist()

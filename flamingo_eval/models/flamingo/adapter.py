@@ -136,7 +136,7 @@ class FlamingoAdapter(ModelAdapter):
         return [len(ids) for ids in self._option_ids(options)]
 
     def _option_ids(self, options: Sequence[str]) -> list[list[int]]:
-        out = [self.tokenizer(o, add_special_tokens=False)["input_ids"] for o in options]
+        out = self.tokenizer(list(options), add_special_tokens=False)["input_ids"] if options else []  # one call
         if any(not ids for ids in out):
             raise ConfigError("rank: an option tokenizes to nothing")
         return out

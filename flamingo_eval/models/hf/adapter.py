@@ -110,7 +110,7 @@ class HFAdapter(ModelAdapter):
         return [len(ids) for ids in self._option_ids(options)]
 
     def _option_ids(self, options: Sequence[str]) -> list[list[int]]:
-        return [self.tokenizer(o, add_special_tokens=False)["input_ids"] for o in options]
+        return self.tokenizer(list(options), add_special_tokens=False)["input_ids"] if options else []  # one call
 
     def _inputs(self, prompts: Sequence[list[Chunk]], following: int):
         """Left-padded ids and mask, each prompt's extra, and each prompt's image features in order."""

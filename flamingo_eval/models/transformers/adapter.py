@@ -98,7 +98,7 @@ class TransformersAdapter(ModelAdapter):
         return [len(ids) for ids in self._option_ids(options)]
 
     def _option_ids(self, options: Sequence[str]) -> list[list[int]]:
-        return [self.tokenizer(o, add_special_tokens=False)["input_ids"] for o in options]
+        return self.tokenizer(list(options), add_special_tokens=False)["input_ids"] if options else []  # one call
 
     def inputs(self, prompts: Sequence[list[Chunk]], following: int) -> dict[str, Any]:
         """The batch's model inputs; a prompt over the context is one line naming shots, tokens and limit."""
