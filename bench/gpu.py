@@ -36,14 +36,19 @@ not fit):
                / 19) against the bandwidth floor (the LM and cross-attention weight bytes a step reads /
                bandwidth; the KV cache's reads come on top); the batch search gets what is left of the
                section's 45 s                                                                       ~45 s each
+  rank         of-9b only: bench/rank.py's 4-shot ImageNet prompts at the plan's batch ranked over the 1000 class
+               names by the project's rank, and over the first 100 by get_rank_classifications' algorithm on
+               the project's kernels (time scaled to 1000 by token count): the ratio before OpenFlamingo's own
+               per-pass overhead, and whether the two agree                                         ~30 s
   rices        (first) FAISS GPU (where faiss has no GPU: the exact torch search on the GPU, RICES's path
                without faiss; the line says which backend the project picks there) against the exact CPU index at VQAv2's shape: the project indexes images, so 82,783 train images
                searched by 40,504 val images (its questions, 443,757 and 214,354, are expanded from
                those), 768-d CLIP ViT-L/14 features, top-32: identical neighbours (up to float ties), both times
                                                                                                     ~30 s
-Total: at most 30 + 3 x (30 + 20 + 2 x 45) = 450 s of sections; --budget (default 450 s) bounds it, so the
-whole call, imports and CUDA start included, stays under 8 minutes. The estimates are not yet measured: no GPU
-has been available to this project; a run's JSON records each build's seconds and the total.
+Total: at most 30 + 30 + 3 x (30 + 20 + 2 x 45) = 480 s of sections; --budget (default 450 s) bounds it (the
+guard skips what would not fit), so the whole call, imports and CUDA start included, stays under 8 minutes. The
+estimates are not yet measured: no GPU has been available to this project; a run's JSON records each build's
+seconds and the total.
 
 --tiny runs the same code on the CPU in seconds: tiny shapes, fp32 against bf16 on the CPU, faiss-cpu against
 the exact torch search at a small shape. Output: a markdown table (what the README shows) and, with --out, the
@@ -178,12 +183,14 @@ class Plan:
     agreement_s: float = 20.0
     throughput_s: float = 45.0
     rices_s: float = 30.0
+    rank: tuple[int, int] = (1000, 100)  # ImageNet classes the project ranks; of them, the reference algorithm's
+    rank_s: float = 30.0
 
 
 FULL = Plan()
 # the same sections at sizes a shared CPU core runs in seconds; generous estimates, so no guard trips in CI
 TINY = Plan(shots=(1, 2), batch=2, max_batch=4, agreement_prompts=2, rices=(2000, 500, 64), build_s=1.0,
-            agreement_s=1.0, throughput_s=60.0, rices_s=1.0)
+            agreement_s=1.0, throughput_s=60.0, rices_s=1.0, rank=(30, 10), rank_s=1.0)
 
 
 @functools.cache
@@ -530,6 +537,34 @@ def agreement(bench: Bench, device: str, plan: Plan) -> dict:
             "max_logprob_diff": diff, "bf16_repeatable": again == bf16_ids}
 
 
+def imagenet_rank(bench: Bench, device: str, plan: Plan) -> dict:
+    """bench/rank.py's workload (4-shot ImageNet prompts, the plan's batch) ranked over the first C class names by
+    the project's ``rank`` (token trees), and by get_rank_classifications' algorithm (each class's tokens one
+    pass at a time over the cached prompt) on the project's kernels for the first c of them, its time scaled to
+    C by the classes' token count: OpenFlamingo's own code adds its per-pass overhead to that."""
+    rank = sibling("rank")
+    classes, measured = plan.rank
+    names = rank.class_names(classes)
+    adapter = bench.adapter
+    with tempfile.TemporaryDirectory(prefix="bench-gpu-rank-") as tmp:
+        adapter.rank(rank.workload(Path(tmp), names, 1, 4, "w", seed=1), names[:2])  # kernels, allocator
+        prompts = rank.workload(Path(tmp), names, plan.batch, 4, "q")
+        bench.clear_images()
+        reset_peak(device)
+        ours_s, ours = timed(device, lambda: adapter.rank(prompts, names))
+        peak = peak_bytes(device)
+        bench.clear_images()
+        ref_s, ref = timed(device, lambda: rank.reference_rank(adapter, prompts, names[:measured]))
+    lengths = adapter.option_lengths(names)
+    scale = sum(lengths) / sum(lengths[:measured])
+    diff = max(abs(a - b) / n for r, q in zip(ours, ref, strict=True)
+               for a, b, n in zip(r[:measured], q, lengths[:measured], strict=True))
+    top1 = lambda rows: [max(range(measured), key=lambda j: r[j] / lengths[j]) for r in rows]  # noqa: E731
+    return {"classes": classes, "batch": plan.batch, "shots": 4, "seconds": ours_s, "peak_bytes": peak,
+            "reference_classes": measured, "reference_seconds": ref_s, "reference_scaled_s": ref_s * scale,
+            "ratio": ref_s * scale / ours_s, "max_mean_diff": diff, "top1_same": top1(ours) == top1(ref)}
+
+
 def generation_run(bench: Bench, device: str, prompts: list[Prompt], settings: GenerationSettings,
                    cold: bool = True) -> dict:
     if cold:
@@ -669,6 +704,16 @@ def markdown(report: dict) -> str:
         agree = (f"{a['ids_agree']}/{a['prompts']} | {a['max_logprob_diff']:.3g} | "
                  f"{'yes' if a['bf16_repeatable'] else 'NO'} |") if a else "- | - | - |"
         lines.append(f"| {m['name']} | {m['params'] / 1e9:.3g}B | {gib(m['decode_bytes'])} | {agree}")
+    for m in report["models"]:
+        k = m.get("rank")
+        if k:
+            lines += ["", f"ImageNet rank, {m['name']}: {k['classes']} classes, batch {k['batch']}, {k['shots']} shots: "
+                      f"project {k['seconds']:.2f} s (peak {gib(k['peak_bytes'])}{' GiB' if k['peak_bytes'] else ''}); "
+                      f"get_rank_classifications' "
+                      f"algorithm on the project's kernels {k['reference_seconds']:.2f} s for {k['reference_classes']} "
+                      f"classes, {k['reference_scaled_s']:.1f} s scaled to {k['classes']}: {k['ratio']:.1f}x; "
+                      f"means agree to {k['max_mean_diff']:.2g}, top-1 over those classes "
+                      f"{'same' if k['top1_same'] else 'DIFFERS'}"]
     r = report.get("rices")
     if r:
         lines += ["", f"RICES search, {r['queries']:,} x {r['pool']:,} x {r['dim']}-d, top-{r['k']}: "
@@ -716,6 +761,11 @@ def run_model(name: str, make: Callable[[], Bench], report: dict, device: str, c
         if result:
             entry["agreement"] = result
             print(f"  {name} agreement: {result}", flush=True)
+    if hasattr(bench.adapter, "latent_cache") and budget.allows(f"{name} ImageNet rank", plan.rank_s):
+        result = attempt(f"{name} ImageNet rank", lambda: imagenet_rank(bench, device, plan), device, budget)
+        if result:
+            entry["rank"] = result
+            print(f"  {name} ImageNet rank: {json.dumps(result)}", flush=True)
     for shots in plan.shots:
         if budget.allows(f"{name} {shots}-shot throughput", plan.throughput_s):
             row = attempt(f"{name} {shots}-shot throughput at batch {plan.batch}",

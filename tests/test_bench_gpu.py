@@ -47,6 +47,11 @@ def test_tiny_check_prints_the_tables_and_writes_the_figures(gpu, tmp_path, caps
         assert 0 <= float(diff) < 5  # bf16 moves log-probabilities a little, not by whole units
         assert repeatable == "yes"  # the same weights after bf16 -> fp32 -> bf16 give the same ids: they must
 
+    rank = re.search(r"^ImageNet rank, of-9b: (\d+) classes.*: ([\d.]+)x; means agree to (\S+), top-1 over those "
+                     r"classes (\w+)$", table, re.M)
+    assert rank is not None and int(rank.group(1)) == gpu.TINY.rank[0] and float(rank.group(2)) > 0
+    assert float(rank.group(3)) < 1e-2 and rank.group(4) == "same"  # bf16 on both sides: the same arithmetic
+
     figures = json.loads(out.read_text())
     assert figures["tiny"] and figures["card"]["bandwidth"] is None and figures["table"] == table.split("\ntotal")[0]
     rices = figures["rices"]
